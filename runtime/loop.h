@@ -66,8 +66,10 @@ int keel_loop_run_once(struct keel_loop *loop, int timeout_ms);
 void keel_loop_stop(struct keel_loop *loop);
 
 /*
- * Frees the loop. Every handle still open is closed first (close callbacks
- * fire) and freed; pointers to them are invalid afterwards. Not from a callback.
+ * Frees the loop. Every handle still open (streams, listeners, async, poll)
+ * is closed first (close callbacks fire) and freed; pointers to them are
+ * invalid afterwards. Timers are the caller's to free, before or after. Not
+ * from a callback.
  */
 void keel_loop_free(struct keel_loop *loop);
 
@@ -184,6 +186,9 @@ int keel_stream_connect(struct keel_loop *loop, const struct sockaddr *addr, soc
 /* Starts/stops delivering on_read. Stopping keeps the connection; bytes wait in the kernel. */
 int keel_stream_read_start(struct keel_stream *s);
 void keel_stream_read_stop(struct keel_stream *s);
+
+/* Presents the kept (unused) bytes to on_read again at the end of this turn, without new bytes. */
+void keel_stream_redeliver(struct keel_stream *s);
 
 /*
  * Queues bytes to send; they go out at the end of this loop turn, batched

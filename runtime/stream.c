@@ -377,6 +377,14 @@ int keel_stream_read_start(struct keel_stream *s)
 	return 0;
 }
 
+void keel_stream_redeliver(struct keel_stream *s)
+{
+	if (s->state != ST_OPEN || !s->reading || keel_buf_size(&s->in) == 0)
+		return;
+	s->redeliver = true;
+	stream_queue_rearm(s);
+}
+
 void keel_stream_read_stop(struct keel_stream *s)
 {
 	if (!s->reading)

@@ -7,13 +7,15 @@
 
 #include "runtime/loop.h"
 
-/* Runs turns until *cond becomes true; false if timeout_ms passed first. */
+/* Runs turns until `cond` becomes true; false if timeout_ms passed first. Evaluates cond once a
+ * turn. */
 #define RUN_UNTIL(loop, cond, timeout_ms)                                                          \
 	({                                                                                         \
 		uint64_t th_deadline_ = keel_loop_clock_ns() / 1000000 + (timeout_ms);             \
-		while (!(cond) && keel_loop_clock_ns() / 1000000 < th_deadline_)                   \
+		bool th_ok_;                                                                       \
+		while (!(th_ok_ = (cond)) && keel_loop_clock_ns() / 1000000 < th_deadline_)        \
 			keel_loop_run_once((loop), 50);                                            \
-		(bool)(cond);                                                                      \
+		th_ok_;                                                                            \
 	})
 
 #endif
