@@ -1,0 +1,84 @@
+/* Checkpoint files of one container: supervisor state and final status, as key=value. */
+#ifndef KEEL_CTR_CHECKPOINT_H
+#define KEEL_CTR_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "containerizer.h"
+#include "ctr_cgroup.h"
+
+/*
+ * Two files in <work_dir>/containers/<id>/, each replaced atomically
+ * (write "<name>.tmp", rename over "<name>"):
+ *
+ *   state	who supervises the container: written by the supervisor when it
+ *		starts and again once the task runs. Not fsynced: it only means
+ *		something while this boot lasts (containers die with the host).
+ *   status	how it ended: written once, fsynced (file and directory) before
+ *		the supervisor exits, so it survives a crash of anything.
+ *
+ * Format: "version=1" then one "key=value" per line; values escape '\\' and
+ * newline as "\\\\" and "\\n". Unknown keys are ignored (a newer writer).
+ */
+
+#define CTR_CKPT_STATE "state"
+#define CTR_CKPT_STATUS "status"
+#define CTR_CKPT_LOCK "lock"
+/* Largest checkpoint file accepted. */
+#define CTR_CKPT_MAX 16384
+
+/* Parsed or to-be-formatted state; strings point into the caller's buffer. */
+struct ctr_ckpt_state {
+	const char *id;			     /* container ID */
+	long supervisor_pid;		     /* host pid of the supervisor */
+	long task_pid;			     /* host pid of the task, 0 before it runs */
+	const char *boot_id;		     /* /proc/sys/kernel/random/boot_id when written */
+	const char *launcher;		     /* "linux" or "posix" */
+	const char *cgroup_mode;	     /* "none", "v1" or "v2" */
+	const char *cgroups[CTR_CG_NCTRL];   /* absolute cgroup dirs */
+	unsigned cgroup_ctrls[CTR_CG_NCTRL]; /* controllers served by each (CTR_CG_BIT mask) */
+	unsigned n_cgroups;		     /* entries in cgroups */
+	const char *sandbox;		     /* host sandbox dir */
+};
+
+/* Parsed or to-be-formatted final status; message points into the caller's buffer. */
+struct ctr_ckpt_status {
+	enum keel_ctr_reason reason; /* never NONE in a valid file */
+	int exit_code;		     /* or -1 */
+	int signal;		     /* or 0 */
+	unsigned limits_hit;	     /* KEEL_CTR_LIMIT_* */
+	const char *message;	     /* may be "" */
+	bool cgroups_left;	     /* the supervisor could not remove all its cgroups */
+	struct keel_ctr_usage usage; /* final usage */
+};
+
+/* Formats into buf; returns the length or -ENOSPC. No heap. */
+int ctr_ckpt_state_format(char *buf, size_t n, const struct ctr_ckpt_state *s);
+int ctr_ckpt_status_format(char *buf, size_t n, const struct ctr_ckpt_status *s);
+
+/*
+ * Parses text (len bytes, modified in place; need not be NUL-terminated but
+ * buf must have room for len + 1). -EINVAL with a message for a malformed
+ * file or a missing required key.
+ */
+int ctr_ckpt_state_parse(char *buf, size_t len, struct ctr_ckpt_state *s, char *errmsg);
+int ctr_ckpt_status_parse(char *buf, size_t len, struct ctr_ckpt_status *s, char *errmsg);
+
+/*
+ * Writes a checkpoint file atomically under dirfd; with `durable`, fsyncs
+ * the file before the rename and the directory after. No heap.
+ */
+int ctr_ckpt_write(int dirfd, const char *name, const char *data, size_t len, bool durable);
+
+/* Reads a checkpoint file into buf (size n); returns its length, -ENOENT, or -EFBIG. */
+int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n);
+
+/* Enum <-> name. Names are static. Parse returns -EINVAL for unknown names. */
+const char *ctr_reason_name(enum keel_ctr_reason r);
+int ctr_reason_parse(const char *s, enum keel_ctr_reason *out);
+
+/* Reads the current boot ID (36 chars + NUL) into out; "" if unavailable. */
+void ctr_boot_id(char out[40]);
+
+#endif

@@ -1,0 +1,93 @@
+/* System call wrappers: pidfd, raw clone, openat2, close_range, pivot_root, capset. */
+#include "ctr_sys.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int ctr_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int ctr_pidfd_sigqueue(int pidfd, int sig, int value)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = value;
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, &si, 0);
+}
+
+pid_t ctr_clone_vfork(unsigned long ns_flags, int (*fn)(void *), void *arg, void *stack,
+		      size_t size)
+{
+	/* Stacks grow down on every architecture keel runs on. */
+	return clone(fn, (char *)stack + size, (int)(ns_flags | CLONE_VM | CLONE_VFORK | SIGCHLD),
+		     arg);
+}
+
+int ctr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
+{
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = flags;
+	how.resolve = resolve;
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int ctr_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+	return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+int ctr_pivot_root(const char *new_root, const char *put_old)
+{
+	return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int ctr_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+
+	data[0].effective = (uint32_t)effective;
+	data[0].permitted = (uint32_t)permitted;
+	data[0].inheritable = (uint32_t)inheritable;
+	data[1].effective = (uint32_t)(effective >> 32);
+	data[1].permitted = (uint32_t)(permitted >> 32);
+	data[1].inheritable = (uint32_t)(inheritable >> 32);
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int ctr_close_fds_except(const int *keep, size_t n)
+{
+	unsigned int from = 3;
+
+	for (;;) {
+		/* The smallest kept fd at or above `from`. */
+		int next = -1;
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			if (keep[i] >= (int)from && (next < 0 || keep[i] < next))
+				next = keep[i];
+		}
+		if (next < 0)
+			return ctr_close_range(from, ~0U, 0);
+		if ((unsigned int)next > from &&
+		    ctr_close_range(from, (unsigned int)next - 1, 0) < 0)
+			return -1;
+		from = (unsigned int)next + 1;
+	}
+}

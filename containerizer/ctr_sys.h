@@ -1,0 +1,45 @@
+/* System call wrappers the containerizer needs and glibc lacks or hides (one place for all). */
+#ifndef KEEL_CTR_SYS_H
+#define KEEL_CTR_SYS_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Every wrapper returns what the system call returns, with errno set on
+ * failure (the libc convention), so callers read errno as with any syscall.
+ */
+
+/* pidfd_open(2): a pollable fd that becomes readable when `pid` exits. */
+int ctr_pidfd_open(pid_t pid);
+
+/* pidfd_send_signal(2) with a queued value (si_code SI_QUEUE, si_int = value). */
+int ctr_pidfd_sigqueue(int pidfd, int sig, int value);
+
+/*
+ * clone(2) sharing the caller's memory until the child execs or exits
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does), with namespace flags: no page
+ * table is copied, and the caller sleeps meanwhile. The child runs fn(arg) on
+ * `stack` (size bytes) and must only make system calls and write its own
+ * stack before execve or _exit. Returns the child's pid to the caller.
+ */
+pid_t ctr_clone_vfork(unsigned long ns_flags, int (*fn)(void *), void *arg, void *stack,
+		      size_t size);
+
+/* openat2(2) with an O_* flags and RESOLVE_* mask (mode 0). */
+int ctr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+
+/* close_range(2). */
+int ctr_close_range(unsigned int first, unsigned int last, unsigned int flags);
+
+/* pivot_root(2). */
+int ctr_pivot_root(const char *new_root, const char *put_old);
+
+/* capset(2) with version 3 of the ABI (64-bit sets). */
+int ctr_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+
+/* Closes every fd >= 3 except those in keep[] (unsorted, n small); -1 entries are ignored. */
+int ctr_close_fds_except(const int *keep, size_t n);
+
+#endif

@@ -1,0 +1,459 @@
+/* Container suite without privileges: checkpoints, paths, caps, seccomp, fake cgroups. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "containerizer.h"
+#include "ctr_caps.h"
+#include "ctr_cgroup.h"
+#include "ctr_checkpoint.h"
+#include "ctr_path.h"
+#include "ctr_seccomp.h"
+#include "harness.h"
+#include "runtime/alloc.h"
+#include "runtime/err.h"
+#include "runtime/failpoint.h"
+
+TEST(checkpoint_state_roundtrip_escapes)
+{
+	char buf[CTR_CKPT_MAX + 1], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_ckpt_state in, out;
+	int n;
+
+	memset(&in, 0, sizeof(in));
+	in.id = "c1";
+	in.supervisor_pid = 4242;
+	in.task_pid = 4243;
+	in.boot_id = "b0";
+	in.launcher = "linux";
+	in.cgroup_mode = "v1";
+	in.cgroups[0] = "/sys/fs/cgroup/memory/keel/c1";
+	in.cgroup_ctrls[0] = CTR_CG_BIT(CTR_CG_MEMORY);
+	in.cgroups[1] = "/sys/fs/cgroup/pids/keel/c1";
+	in.cgroup_ctrls[1] = CTR_CG_BIT(CTR_CG_PIDS);
+	in.n_cgroups = 2;
+	in.sandbox = "/work/with\nnewline and \\ backslash";
+	n = ctr_ckpt_state_format(buf, sizeof(buf), &in);
+	ASSERT_INT_GT(n, 0);
+	ASSERT_OK(ctr_ckpt_state_parse(buf, (size_t)n, &out, msg));
+	ASSERT_STR_EQ(out.id, "c1");
+	ASSERT_INT_EQ(out.supervisor_pid, 4242);
+	ASSERT_INT_EQ(out.task_pid, 4243);
+	ASSERT_STR_EQ(out.cgroup_mode, "v1");
+	ASSERT_UINT_EQ(out.n_cgroups, 2);
+	ASSERT_STR_EQ(out.cgroups[1], "/sys/fs/cgroup/pids/keel/c1");
+	ASSERT_UINT_EQ(out.cgroup_ctrls[1], CTR_CG_BIT(CTR_CG_PIDS));
+	ASSERT_STR_EQ(out.sandbox, "/work/with\nnewline and \\ backslash");
+}
+
+TEST(checkpoint_status_roundtrip)
+{
+	char buf[CTR_CKPT_MAX + 1], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_ckpt_status in, out;
+	int n;
+
+	memset(&in, 0, sizeof(in));
+	in.reason = KEEL_CTR_REASON_OOM;
+	in.exit_code = -1;
+	in.signal = 9;
+	in.limits_hit = KEEL_CTR_LIMIT_MEMORY;
+	in.message = "killed: over 32 MiB";
+	in.usage.cpu_usec = 123;
+	in.usage.oom_kills = 1;
+	n = ctr_ckpt_status_format(buf, sizeof(buf), &in);
+	ASSERT_INT_GT(n, 0);
+	ASSERT_OK(ctr_ckpt_status_parse(buf, (size_t)n, &out, msg));
+	ASSERT_INT_EQ(out.reason, KEEL_CTR_REASON_OOM);
+	ASSERT_INT_EQ(out.exit_code, -1);
+	ASSERT_INT_EQ(out.signal, 9);
+	ASSERT_UINT_EQ(out.limits_hit, KEEL_CTR_LIMIT_MEMORY);
+	ASSERT_STR_EQ(out.message, "killed: over 32 MiB");
+	ASSERT_UINT_EQ(out.usage.cpu_usec, 123);
+	ASSERT_UINT_EQ(out.usage.oom_kills, 1);
+}
+
+TEST(checkpoint_rejects_malformed)
+{
+	static const char *const bad_status[] = {
+	    "",
+	    "reason=exited\n",				 /* no version first */
+	    "version=2\nreason=exited\n",		 /* unknown version */
+	    "version=1\n",				 /* no reason */
+	    "version=1\nreason=exited",			 /* unterminated line */
+	    "version=1\nreason=bogus\n",		 /* unknown reason */
+	    "version=1\nreason=exited\nexit_code=999\n", /* out of range */
+	    "version=1\nreason=exited\nexit_code=\n",	 /* empty number */
+	    "version=1\nreason=exited\nmessage=a\\qb\n", /* bad escape */
+	    "version=1\n=x\nreason=exited\n",		 /* empty key */
+	    "version=1\nreason=exited\ncpu_usec=-1\n",	 /* negative counter */
+	};
+	static const char *const bad_state[] = {
+	    "version=1\nid=x\ncgroup_mode=v1\n",				 /* no supervisor */
+	    "version=1\nid=x\nsupervisor_pid=0\ncgroup_mode=v1\n",		 /* pid 0 */
+	    "version=1\nid=x\nsupervisor_pid=5\ncgroup_mode=v3\n",		 /* bad mode */
+	    "version=1\nid=x\nsupervisor_pid=5\ncgroup_mode=v1\ncgroup=rel\n",	 /* no mask */
+	    "version=1\nid=x\nsupervisor_pid=5\ncgroup_mode=v1\ncgroup=ff:/x\n", /* mask */
+	};
+	char buf[256], msg[KEEL_ERRMSG_SIZE];
+	struct ctr_ckpt_status st;
+	struct ctr_ckpt_state ss;
+	size_t i;
+
+	for (i = 0; i < KEEL_ARRAY_SIZE(bad_status); i++) {
+		TH_CONTEXT("status %zu", i);
+		snprintf(buf, sizeof(buf), "%s", bad_status[i]);
+		msg[0] = '\0';
+		ASSERT_INT_EQ(ctr_ckpt_status_parse(buf, strlen(buf), &st, msg), -EINVAL);
+		ASSERT_INT_NE(msg[0], '\0');
+	}
+	for (i = 0; i < KEEL_ARRAY_SIZE(bad_state); i++) {
+		TH_CONTEXT("state %zu", i);
+		snprintf(buf, sizeof(buf), "%s", bad_state[i]);
+		ASSERT_INT_EQ(ctr_ckpt_state_parse(buf, strlen(buf), &ss, msg), -EINVAL);
+	}
+	/* An embedded NUL is refused too. */
+	memcpy(buf, "version=1\n\0reason=exited\n", 26);
+	ASSERT_INT_EQ(ctr_ckpt_status_parse(buf, 25, &st, msg), -EINVAL);
+}
+
+TEST(checkpoint_write_is_atomic_and_readable)
+{
+	char dir[] = "/tmp/keel-ckpt-XXXXXX", buf[64];
+	int dfd, n;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\n", 10, true));
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\nx=2\n", 14, false));
+	n = ctr_ckpt_read(dfd, "status", buf, sizeof(buf));
+	ASSERT_INT_EQ(n, 14);
+	ASSERT_MEM_EQ(buf, "version=1\nx=2\n", 14);
+	ASSERT_INT_EQ(faccessat(dfd, "status.tmp", F_OK, 0), -1);
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "missing", buf, sizeof(buf)), -ENOENT);
+	/* Too big for the buffer: -EFBIG, never a silently cut checkpoint. */
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "status", buf, 8), -EFBIG);
+#ifdef KEEL_FAILPOINTS
+	keel_failpoint_set("ctr_ckpt_write", 1, -EIO, 0);
+	ASSERT_INT_EQ(ctr_ckpt_write(dfd, "status", "version=1\n", 10, true), -EIO);
+	keel_failpoint_clear();
+	/* The failed write left the old file and no temporary. */
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "status", buf, sizeof(buf)), 14);
+	ASSERT_INT_EQ(faccessat(dfd, "status.tmp", F_OK, 0), -1);
+#endif
+	close(dfd);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
+	ASSERT_FALSE(access(dir, F_OK) == 0);
+}
+
+TEST(paths_and_ids)
+{
+	char msg[KEEL_ERRMSG_SIZE];
+
+	ASSERT_TRUE(ctr_path_has_dotdot(".."));
+	ASSERT_TRUE(ctr_path_has_dotdot("/a/../b"));
+	ASSERT_TRUE(ctr_path_has_dotdot("a/.."));
+	ASSERT_FALSE(ctr_path_has_dotdot("/a/..b/c"));
+	ASSERT_FALSE(ctr_path_has_dotdot("/a/b.."));
+	ASSERT_FALSE(ctr_path_has_dotdot("/"));
+	ASSERT_INT_EQ(ctr_path_check("cwd", "/x/../y", true, msg), -EINVAL);
+	ASSERT_STR_CONTAINS(msg, "'..'");
+	ASSERT_INT_EQ(ctr_path_check("cwd", "rel", true, msg), -EINVAL);
+	ASSERT_INT_EQ(ctr_path_check("src", "/abs", false, msg), -EINVAL);
+	ASSERT_INT_EQ(ctr_path_check("src", "", false, msg), -EINVAL);
+	ASSERT_OK(ctr_path_check("cwd", "/a/b", true, msg));
+	ASSERT_TRUE(ctr_id_valid("abc-1_2.3"));
+	ASSERT_FALSE(ctr_id_valid(".hidden"));
+	ASSERT_FALSE(ctr_id_valid("a/b"));
+	ASSERT_FALSE(ctr_id_valid(""));
+	ASSERT_FALSE(
+	    ctr_id_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+TEST(capability_names_and_checks)
+{
+	struct keel_ctr_caps c;
+	char msg[KEEL_ERRMSG_SIZE], list[256];
+
+	ASSERT_INT_EQ(keel_ctr_cap_from_name("CAP_NET_ADMIN"), 12);
+	ASSERT_INT_EQ(keel_ctr_cap_from_name("sys_admin"), 21);
+	ASSERT_INT_EQ(keel_ctr_cap_from_name("nope"), -EINVAL);
+	ASSERT_STR_EQ(ctr_cap_name(0), "chown");
+	/* Root's default: Docker's set without mknod; no sys_admin. */
+	ASSERT_TRUE(keel_ctr_caps_root_default() & (1ULL << 0));
+	ASSERT_FALSE(keel_ctr_caps_root_default() & (1ULL << 27));
+	ASSERT_FALSE(keel_ctr_caps_root_default() & (1ULL << 21));
+	ctr_caps_format((1ULL << 0) | (1ULL << 5), list, sizeof(list));
+	ASSERT_STR_EQ(list, "chown,kill");
+	memset(&c, 0, sizeof(c));
+	c.effective = 1;
+	ASSERT_INT_EQ(ctr_caps_check(&c, 40, msg), -EINVAL);
+	ASSERT_STR_CONTAINS(msg, "effective");
+	c.permitted = 1;
+	ASSERT_OK(ctr_caps_check(&c, 40, msg));
+	c.ambient = 1;
+	ASSERT_INT_EQ(ctr_caps_check(&c, 40, msg), -EINVAL);
+	c.inheritable = 1;
+	ASSERT_OK(ctr_caps_check(&c, 40, msg));
+	c.bounding = 1ULL << 45;
+	ASSERT_INT_EQ(ctr_caps_check(&c, 40, msg), -EINVAL);
+}
+
+TEST(seccomp_profile_builds_per_capabilities)
+{
+	struct sock_fprog a, b;
+	char msg[KEEL_ERRMSG_SIZE] = "";
+
+	ASSERT_OK(ctr_seccomp_build(0, &a, msg));
+	ASSERT_UINT_GT(a.len, 20);
+	ASSERT_OK(ctr_seccomp_build(1ULL << 21, &b, msg));
+	/* CAP_SYS_ADMIN re-allows the mount family: a shorter program. */
+	ASSERT_UINT_LT(b.len, a.len);
+	ASSERT_TRUE(ctr_seccomp_relevant_caps() & (1ULL << 21));
+	ctr_seccomp_free(&a);
+	ctr_seccomp_free(&b);
+	ASSERT_NULL(a.filter);
+}
+
+TEST(cgroup_conversions)
+{
+	ASSERT_UINT_EQ(ctr_cg_cpu_shares(0.5), 512);
+	ASSERT_UINT_EQ(ctr_cg_cpu_shares(0.0001), 2);
+	ASSERT_UINT_EQ(ctr_cg_cpu_shares(1e9), 262144);
+	ASSERT_UINT_EQ(ctr_cg_cpu_weight(0.0001), 1);
+	ASSERT_UINT_EQ(ctr_cg_cpu_weight(1e9), 10000);
+	ASSERT_UINT_EQ(ctr_cg_cpu_weight(1), 39);
+	ASSERT_UINT_EQ(ctr_cg_cfs_quota_us(0.5, 100000), 50000);
+	ASSERT_UINT_EQ(ctr_cg_cfs_quota_us(0.001, 100000), 1000);
+}
+
+/* Makes dir/name hold `text`. */
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ASSERT_INT_GE(fd, 0);
+	ASSERT_INT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void get(const char *dir, const char *name, char *buf, size_t n)
+{
+	char path[PATH_MAX];
+	int fd;
+	ssize_t r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	ASSERT_INT_GE(fd, 0);
+	r = read(fd, buf, n - 1);
+	ASSERT_INT_GE(r, 0);
+	buf[r] = '\0';
+	close(fd);
+}
+
+/*
+ * cgroup v2 limits and counters on a fake cgroupfs tree (a temp dir with
+ * the files): this host binds cpu, memory and pids to v1, so a real v2
+ * hierarchy here has none of them. The real v2 code paths that need no
+ * controller (placement, cgroup.kill, removal) run in test_ctr_limits.
+ */
+TEST(cgroup_v2_fake_tree_limits_and_usage)
+{
+	static const char *const files[] = {"cgroup.procs", "cpu.weight",      "cpu.max",
+					    "memory.max",   "memory.swap.max", "pids.max"};
+	char root[] = "/tmp/keel-fakecg-XXXXXX", dir[PATH_MAX], buf[64], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_cg_limits lim = {0.5, 64 << 20, 100};
+	struct ctr_cg_set set;
+	struct keel_ctr_usage u;
+	int procs[CTR_CG_NCTRL];
+	unsigned hit, i, owned;
+	size_t k;
+
+	ASSERT_NOT_NULL(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/c1", root);
+	ASSERT_OK(mkdir(dir, 0755));
+	for (k = 0; k < KEEL_ARRAY_SIZE(files); k++)
+		put(dir, files[k], "");
+	memset(&set, 0, sizeof(set));
+	set.mode = KEEL_CTR_CGROUP_V2;
+	set.n = 1;
+	set.dir[0] = dir;
+	set.ctrls[0] = CTR_CG_BIT(CTR_CG_CPU) | CTR_CG_BIT(CTR_CG_MEMORY) | CTR_CG_BIT(CTR_CG_PIDS);
+	/* The directory exists but is empty: reused. */
+	ASSERT_OK(ctr_cg_create(&set, &lim, procs, &owned, msg));
+	get(dir, "cpu.weight", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "20");
+	get(dir, "cpu.max", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "50000 100000");
+	get(dir, "memory.max", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "67108864");
+	get(dir, "memory.swap.max", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0");
+	get(dir, "pids.max", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "100");
+	for (i = 0; i < set.n; i++)
+		close(procs[i]);
+
+	put(dir, "cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n");
+	put(dir, "memory.current", "4096\n");
+	put(dir, "memory.peak", "8192\n");
+	put(dir, "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+	put(dir, "pids.current", "7\n");
+	put(dir, "pids.events", "max 2\n");
+	ASSERT_OK(ctr_cg_usage(&set, &u, &hit));
+	ASSERT_UINT_EQ(u.cpu_usec, 1500);
+	ASSERT_UINT_EQ(u.mem_bytes, 4096);
+	ASSERT_UINT_EQ(u.mem_peak_bytes, 8192);
+	ASSERT_UINT_EQ(u.oom_kills, 1);
+	ASSERT_UINT_EQ(u.pids, 7);
+	ASSERT_UINT_EQ(u.pids_max_events, 2);
+	ASSERT_UINT_EQ(hit, KEEL_CTR_LIMIT_MEMORY | KEEL_CTR_LIMIT_PIDS);
+
+	/* A cgroup that still has processes is not taken over. */
+	put(dir, "cgroup.procs", "123\n");
+	ASSERT_INT_EQ(ctr_cg_create(&set, &lim, procs, &owned, msg), -EBUSY);
+	ASSERT_STR_CONTAINS(msg, "in use");
+	ASSERT_UINT_EQ(owned, 0); /* not ours: never to be killed or removed by us */
+	ASSERT_FALSE(ctr_cg_empty(&set));
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
+}
+
+/* The same on a fake v1 layout: one dir per hierarchy, the v1 file names. */
+TEST(cgroup_v1_fake_tree_limits_and_usage)
+{
+	char root[] = "/tmp/keel-fakecg-XXXXXX", mem[PATH_MAX], cpu[PATH_MAX], pids[PATH_MAX],
+	     buf[64], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_cg_limits lim = {1.5, 32 << 20, 10};
+	struct ctr_cg_set set;
+	struct keel_ctr_usage u;
+	int procs[CTR_CG_NCTRL];
+	unsigned hit, i, owned;
+
+	ASSERT_NOT_NULL(mkdtemp(root));
+	snprintf(mem, sizeof(mem), "%s/memory", root);
+	snprintf(cpu, sizeof(cpu), "%s/cpu", root);
+	snprintf(pids, sizeof(pids), "%s/pids", root);
+	ASSERT_OK(mkdir(mem, 0755));
+	ASSERT_OK(mkdir(cpu, 0755));
+	ASSERT_OK(mkdir(pids, 0755));
+	put(mem, "cgroup.procs", "");
+	put(mem, "memory.limit_in_bytes", "");
+	put(cpu, "cgroup.procs", "");
+	put(cpu, "cpu.shares", "");
+	put(cpu, "cpu.cfs_period_us", "");
+	put(cpu, "cpu.cfs_quota_us", "");
+	put(pids, "cgroup.procs", "");
+	put(pids, "pids.max", "");
+	memset(&set, 0, sizeof(set));
+	set.mode = KEEL_CTR_CGROUP_V1;
+	set.n = 3;
+	set.dir[0] = cpu;
+	set.ctrls[0] = CTR_CG_BIT(CTR_CG_CPU) | CTR_CG_BIT(CTR_CG_CPUACCT);
+	set.dir[1] = mem;
+	set.ctrls[1] = CTR_CG_BIT(CTR_CG_MEMORY);
+	set.dir[2] = pids;
+	set.ctrls[2] = CTR_CG_BIT(CTR_CG_PIDS);
+	ASSERT_OK(ctr_cg_create(&set, &lim, procs, &owned, msg));
+	ASSERT_UINT_EQ(owned, 7);
+	for (i = 0; i < set.n; i++)
+		close(procs[i]);
+	get(cpu, "cpu.shares", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "1536");
+	get(cpu, "cpu.cfs_quota_us", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "150000");
+	get(mem, "memory.limit_in_bytes", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "33554432");
+	get(pids, "pids.max", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "10");
+	/* memsw is optional: absent here, no error, and not created. */
+	char memsw[PATH_MAX + 32];
+	snprintf(memsw, sizeof(memsw), "%s/memory.memsw.limit_in_bytes", mem);
+	ASSERT_INT_EQ(access(memsw, F_OK), -1);
+
+	put(cpu, "cpuacct.usage", "2500000\n");
+	put(mem, "memory.usage_in_bytes", "100\n");
+	put(mem, "memory.max_usage_in_bytes", "200\n");
+	put(mem, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+	put(mem, "memory.failcnt", "5\n");
+	put(pids, "pids.current", "3\n");
+	put(pids, "pids.events", "max 0\n");
+	ASSERT_OK(ctr_cg_usage(&set, &u, &hit));
+	ASSERT_UINT_EQ(u.cpu_usec, 2500);
+	ASSERT_UINT_EQ(u.mem_bytes, 100);
+	ASSERT_UINT_EQ(u.mem_peak_bytes, 200);
+	ASSERT_UINT_EQ(u.oom_kills, 2);
+	ASSERT_UINT_EQ(u.pids, 3);
+	ASSERT_UINT_EQ(hit, KEEL_CTR_LIMIT_MEMORY);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
+}
+
+TEST(cgroup_detect_refuses_wrong_mode)
+{
+	struct ctr_cg_sys sys;
+	char msg[KEEL_ERRMSG_SIZE] = "";
+
+	/* A plain directory is neither: v2 requested -> refused; auto -> no cgroups. */
+	ASSERT_INT_EQ(ctr_cg_detect(&sys, KEEL_CTR_CGROUP_V2, "/tmp", NULL, msg), -ENOTSUP);
+	ASSERT_STR_CONTAINS(msg, "not a cgroup2 mount");
+	ASSERT_INT_EQ(ctr_cg_detect(&sys, KEEL_CTR_CGROUP_V1, "/tmp", NULL, msg), -ENOTSUP);
+	ASSERT_OK(ctr_cg_detect(&sys, KEEL_CTR_CGROUP_AUTO, "/tmp", NULL, msg));
+	ASSERT_INT_EQ(sys.mode, KEEL_CTR_CGROUP_NONE);
+	ctr_cg_sys_free(&sys);
+	ASSERT_INT_EQ(ctr_cg_detect(&sys, KEEL_CTR_CGROUP_AUTO, "/tmp", "../x", msg), -EINVAL);
+	ASSERT_INT_EQ(ctr_cg_detect(&sys, KEEL_CTR_CGROUP_AUTO, "rel", NULL, msg), -EINVAL);
+}
+
+TEST(open_rejects_bad_config_and_survives_oom)
+{
+	struct keel_ctr_config cfg;
+	struct keel_ctr *ctx = NULL;
+	char msg[KEEL_ERRMSG_SIZE] = "", dir[] = "/tmp/keel-open-XXXXXX";
+
+	memset(&cfg, 0, sizeof(cfg));
+	ASSERT_INT_EQ(keel_ctr_open(&cfg, &ctx, msg), -EINVAL);
+	ASSERT_STR_CONTAINS(msg, "work_dir");
+	cfg.work_dir = "relative/dir";
+	ASSERT_INT_EQ(keel_ctr_open(&cfg, &ctx, msg), -EINVAL);
+	ASSERT_NULL(ctx);
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	cfg.work_dir = dir;
+	cfg.cgroup_mode = KEEL_CTR_CGROUP_NONE;
+#ifdef KEEL_FAILPOINTS
+	{
+		long n, total;
+
+		/* Count allocations of a successful open, then fail each one in turn. */
+		keel_alloc_fail_after(0, false);
+		ASSERT_OK(keel_ctr_open(&cfg, &ctx, msg));
+		keel_ctr_close(ctx);
+		total = keel_alloc_fail_after(0, false);
+		ASSERT_INT_GT(total, 0);
+		for (n = 1; n <= total; n++) {
+			TH_CONTEXT("allocation %ld of %ld", n, total);
+			keel_alloc_fail_after(n, false);
+			int rv = keel_ctr_open(&cfg, &ctx, msg);
+			keel_alloc_fail_after(0, false);
+			ASSERT_INT_EQ(rv, -ENOMEM);
+			ASSERT_NULL(ctx);
+		}
+	}
+#endif
+	ASSERT_OK(keel_ctr_open(&cfg, &ctx, msg));
+	ASSERT_INT_EQ(keel_ctr_cgroup_mode(ctx), KEEL_CTR_CGROUP_NONE);
+	ASSERT_INT_GE(keel_ctr_fd(ctx), 0);
+	ASSERT_INT_EQ(keel_ctr_process(ctx), 0);
+	ASSERT_UINT_EQ(keel_ctr_list(ctx, NULL, 0), 0);
+	ASSERT_INT_EQ(keel_ctr_kill(ctx, "nope", 0), -ENOENT);
+	ASSERT_INT_EQ(keel_ctr_destroy(ctx, "nope"), -ENOENT);
+	keel_ctr_close(ctx);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
+}
