@@ -176,7 +176,10 @@ int keel_stream_new(struct keel_loop *loop, int fd, const struct keel_stream_ops
 /*
  * Connects to addr. Returns 0 and calls on_connect exactly once: with 0 and
  * the stream ready, or with a negative errno (the stream is then closed and
- * freed after the callback). On a synchronous error nothing is called.
+ * freed after the callback) -- unless the caller closes or aborts the stream
+ * first, which cancels the connect without a callback. On a synchronous
+ * error nothing is called. Bytes written before the connect completes are
+ * sent once it does.
  */
 typedef void (*keel_connect_cb)(struct keel_stream *s, int status, void *arg);
 int keel_stream_connect(struct keel_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
