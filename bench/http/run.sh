@@ -57,27 +57,40 @@ taskset -c 1 /usr/sbin/nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
 pids+=($!)
 wait_port "$kport"
 wait_port "$nport"
+kpid=${pids[0]}
+npid=$(ps -o pid= --ppid "${pids[1]}" | head -1 | tr -d ' ') # nginx's one worker
 klen=$(curl -s "http://127.0.0.1:$kport/" | wc -c)
 nlen=$(curl -s "http://127.0.0.1:$nport/" | wc -c)
 [ "$klen" = 200 ] && [ "$nlen" = 200 ] || { echo "bench: bodies differ ($klen, $nlen bytes)" >&2; exit 1; }
 
-measure() { # port -> "rps p99_us"
-	taskset -c 0 wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/" |
-		awk '/Requests\/sec/ {rps=$2} /^ +99%/ {v=$2; u=v; sub(/[a-z]+$/,"",v); sub(/^[0-9.]+/,"",u);
-		     m=(u=="us")?1:(u=="ms")?1000:(u=="s")?1000000:1; p99=v*m} END {printf "%d %d\n", rps, p99}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+measure() { # port server_pid -> "rps p99_us cpu_us_per_request"
+	local before after
+	before=$(cpu_ticks "$2")
+	taskset -c 0 wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/" >"$work/wrk.out"
+	after=$(cpu_ticks "$2")
+	awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+		/requests in/ {n=$1} /Requests\/sec/ {rps=$2}
+		/^ +99%/ {v=$2; u=v; sub(/[a-z]+$/,"",v); sub(/^[0-9.]+/,"",u);
+		          m=(u=="us")?1:(u=="ms")?1000:(u=="s")?1000000:1; p99=v*m}
+		END {printf "%d %d %.2f\n", rps, p99, ticks / hz * 1e6 / n}' "$work/wrk.out"
 }
 
-krps=() kp99=() nrps=() np99=()
+krps=() kp99=() kcpu=() nrps=() np99=() ncpu=()
 for i in $(seq "$runs"); do
-	read -r r p < <(measure "$kport"); krps+=("$r"); kp99+=("$p")
-	read -r r p < <(measure "$nport"); nrps+=("$r"); np99+=("$p")
-	echo "run $i: keel ${krps[-1]} req/s p99 ${kp99[-1]} us | nginx ${nrps[-1]} req/s p99 ${np99[-1]} us"
+	read -r r p c < <(measure "$kport" "$kpid"); krps+=("$r"); kp99+=("$p"); kcpu+=("$c")
+	read -r r p c < <(measure "$nport" "$npid"); nrps+=("$r"); np99+=("$p"); ncpu+=("$c")
+	echo "run $i: keel ${krps[-1]} req/s p99 ${kp99[-1]} us ${kcpu[-1]} cpu-us/req |" \
+		"nginx ${nrps[-1]} req/s p99 ${np99[-1]} us ${ncpu[-1]} cpu-us/req"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-km=$(median "${krps[@]}") kpm=$(median "${kp99[@]}") nm=$(median "${nrps[@]}") npm=$(median "${np99[@]}")
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+km=$(median "${krps[@]}") kpm=$(median "${kp99[@]}") kcm=$(median "${kcpu[@]}")
+nm=$(median "${nrps[@]}") npm=$(median "${np99[@]}") ncm=$(median "${ncpu[@]}")
 echo
 echo "bench/http: 200-byte body, keep-alive, wrk -t1 -c$conns -d${secs}s, server pinned to CPU 1, $runs runs (medians)"
-printf '  %-8s %12s %12s\n' "" "req/s" "p99 (us)"
-printf '  %-8s %12s %12s\n' keel "$km" "$kpm"
-printf '  %-8s %12s %12s\n' nginx "$nm" "$npm"
-awk -v k="$km" -v n="$nm" -v kp="$kpm" -v np="$npm" 'BEGIN {printf "  keel/nginx throughput ratio: %.2f   p99 ratio: %.2f\n", k/n, kp/np}'
+printf '  %-8s %12s %12s %16s\n' "" "req/s" "p99 (us)" "server cpu-us/req"
+printf '  %-8s %12s %12s %16s\n' keel "$km" "$kpm" "$kcm"
+printf '  %-8s %12s %12s %16s\n' nginx "$nm" "$npm" "$ncm"
+awk -v k="$km" -v n="$nm" -v kp="$kpm" -v np="$npm" -v kc="$kcm" -v nc="$ncm" 'BEGIN {
+	printf "  keel/nginx: throughput %.2f, p99 %.2f, CPU per request %.2f (lower is better)\n", k/n, kp/np, kc/nc}'
+echo "  (CPU per request is the steadier figure on a busy machine: throughput moves with other load.)"
