@@ -1,0 +1,82 @@
+#!/bin/bash
+# bench/replog: three keel-log replicas (separate processes, own LMDB dirs, fsync before ack) vs a
+# three-server ZooKeeper ensemble (forceSync on), same sizes and concurrency, plus machine limits.
+#
+# Usage: bench/replog/run.sh [BUILD_DIR]   (a build without sanitizers, e.g.
+#        meson setup build/bench -Dbuildtype=release && ninja -C build/bench)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$root/build/bench}" && pwd)
+klog=$build/replog/keel-log
+zkb=$build/replog/keel-replog-zk-bench
+lim=$build/replog/keel-replog-limits
+for b in "$klog" "$zkb" "$lim"; do [ -x "$b" ] || { echo "missing $b: ninja -C $build" >&2; exit 2; }; done
+work=$(mktemp -d "$build/bench-replog.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	"$root/scripts/services/zookeeper.sh" stop "$work/zk" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== machine limits (same filesystem as the LMDB dirs: $work)"
+limits=$("$lim" "$work")
+echo "$limits"
+fsync_us=$(echo "$limits" | sed -n 's/.*fdatasync_p50_us=\([0-9.]*\).*/\1/p')
+rtt_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_p50_us=\([0-9.]*\).*/\1/p')
+
+base=$((30000 + RANDOM % 20000))
+peers=127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))
+for i in 0 1 2; do
+	"$klog" replica --path="$work/r$i" --peers="$peers" --self=$i 2>"$work/log$i" &
+	pids+=($!)
+done
+for i in 0 1 2; do
+	for _ in $(seq 100); do
+		curl -sf -m 2 "http://127.0.0.1:$((base + i))/log/read?from=0&to=0" >/dev/null && break
+		sleep 0.1
+	done
+done
+
+declare -A ours theirs
+runs="100:1 100:64 4096:1 4096:64"
+count_for() { [ "$1" = 1 ] && echo 1000 || echo 20000; }
+echo "== keel replog (3 replicas)"
+"$klog" bench --targets=127.0.0.1:$base --count=200 --size=100 --inflight=8 >/dev/null # warm-up
+for r in $runs; do
+	size=${r%:*} k=${r#*:}
+	ours[$r]=$("$klog" bench --targets=127.0.0.1:$base --count="$(count_for "$k")" --size="$size" \
+		--inflight="$k")
+	echo "${ours[$r]}"
+done
+for p in "${pids[@]}"; do kill "$p"; done
+wait 2>/dev/null || true
+pids=()
+
+echo "== ZooKeeper (3 servers, forceSync=yes)"
+conn=$("$root/scripts/services/zookeeper.sh" start "$work/zk" 3 | tail -1)
+"$zkb" "$conn" 200 100 8 >/dev/null # warm-up
+for r in $runs; do
+	size=${r%:*} k=${r#*:}
+	theirs[$r]=$("$zkb" "$conn" "$(count_for "$k")" "$size" "$k")
+	echo "${theirs[$r]}"
+done
+"$root/scripts/services/zookeeper.sh" stop "$work/zk" >/dev/null
+
+field() { echo "$1" | sed -n "s/.*$2=\([0-9.]*\).*/\1/p"; }
+echo
+echo "== summary (fdatasync p50 ${fsync_us} us, loopback RTT p50 ${rtt_us} us)"
+printf "%-12s %12s %12s %7s %10s %10s %7s\n" "size:inflt" "keel/s" "zk/s" "ratio" "keel p50" \
+	"zk p50" "ratio"
+for r in $runs; do
+	ko=$(field "${ours[$r]}" appends_per_sec) zo=$(field "${theirs[$r]}" appends_per_sec)
+	kp=$(field "${ours[$r]}" p50_us) zp=$(field "${theirs[$r]}" p50_us)
+	printf "%-12s %12s %12s %7s %9sus %9sus %7s\n" "$r" "$ko" "$zo" \
+		"$(awk -v a="$ko" -v b="$zo" 'BEGIN { printf "%.2f", a / b }')" "$kp" "$zp" \
+		"$(awk -v a="$kp" -v b="$zp" 'BEGIN { printf "%.2f", a / b }')"
+done
+p50_1=$(field "${ours[100:1]}" p50_us)
+echo "goal: 64 in flight >= 3x ZooKeeper; 1 in flight p50 <= ZooKeeper's and <= 2x (RTT + fdatasync) ="\
+"$(awk -v r="$rtt_us" -v f="$fsync_us" 'BEGIN { printf "%.0f", 2 * (r + f) }') us; ours: ${p50_1} us"

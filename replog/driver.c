@@ -1,0 +1,688 @@
+/* The replog network driver: runs the core on a keel loop with the LMDB store and HTTP peers. */
+#include "replog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+#include "store.h"
+#include "wire.h"
+#include "runtime/alloc.h"
+#include "runtime/err.h"
+#include "runtime/http_client.h"
+#include "runtime/http_server.h"
+#include "runtime/log.h"
+#include "runtime/loop.h"
+
+#define DRIVER_TICK_DEFAULT 100
+#define DRIVER_PEER_INFLIGHT_MAX 4096
+
+/* A client operation in flight: its callback and, for APPEND, the bytes (owned). */
+struct driver_op {
+	replog_done_cb cb;	       /* called exactly once */
+	void *arg;		       /* its argument */
+	void *data;		       /* APPEND bytes, kept until completion */
+	struct driver_op *prev, *next; /* the replica's list of operations not completed */
+};
+
+/* What one update leaves to do once the store has made `seq` durable. */
+struct driver_pending {
+	uint64_t seq;			/* durable seq needed first (0: none) */
+	struct keel_buf *bodies;	/* per node: encoded batch (empty: nothing) */
+	struct replog_completion *done; /* completions (copied) */
+	size_t n_done;			/* number of completions */
+	struct driver_pending *next;	/* FIFO link */
+};
+
+/* A received (or self-addressed) batch waiting to be stepped. */
+struct driver_inbox {
+	struct replog_wire_batch batch; /* decoded messages */
+	struct driver_inbox *next;	/* FIFO link */
+};
+
+struct replog {
+	struct keel_loop *loop;		   /* the loop */
+	struct replog_options opts;	   /* options (peers and prefix copied below) */
+	struct replog_peer *peers;	   /* copy of the peers (hosts copied) */
+	char *prefix;			   /* copy of the route prefix */
+	struct keel_http_client **clients; /* per node (NULL for self) */
+	size_t *inflight;		   /* per node: requests not answered */
+	struct replog_config cfg;	   /* core config */
+	struct replog_core *core;	   /* the core (NULL while failed) */
+	struct replog_store *store;	   /* the store */
+	struct keel_timer *tick;	   /* tick timer */
+	uint64_t rng;			   /* xorshift state for the jitter */
+	struct driver_pending *pend_head;  /* updates waiting for durability, in order */
+	struct driver_pending *pend_tail;  /* last one */
+	struct driver_inbox *in_head;	   /* batches to step, in order */
+	struct driver_inbox *in_tail;	   /* last one */
+	bool stepping;			   /* inside driver_drain (no reentry) */
+	bool closing;			   /* replog_close runs */
+	int failed;			   /* sticky storage failure */
+	struct driver_op *ops;		   /* operations not completed yet */
+	struct replog_metrics m;	   /* counters */
+	char errmsg[KEEL_ERRMSG_SIZE];	   /* last failure */
+};
+
+static uint64_t driver_rand(struct replog *r)
+{
+	uint64_t x = r->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	r->rng = x;
+	return x;
+}
+
+static void driver_complete(struct replog *r, const struct replog_completion *c)
+{
+	struct driver_op *op = c->cookie;
+
+	if (op == NULL)
+		return;
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		r->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	if (c->op == REPLOG_OP_APPEND && c->status == 0)
+		r->m.appends++;
+	keel_free(op->data);
+	if (op->cb)
+		op->cb(r, c->status, c->position, op->arg);
+	keel_free(op);
+}
+
+static void driver_pending_free(struct replog *r, struct driver_pending *p)
+{
+	if (p->bodies)
+		for (unsigned i = 0; i < r->cfg.nodes; i++)
+			keel_buf_free(&p->bodies[i]);
+	keel_free(p->bodies);
+	keel_free(p->done);
+	keel_free(p);
+}
+
+static void driver_on_response(int err, const struct keel_http_response *resp, void *arg);
+
+/* Per-request context: which node it went to. */
+struct driver_req {
+	struct replog *r; /* owner */
+	unsigned node;	  /* destination */
+};
+
+static void driver_on_response(int err, const struct keel_http_response *resp, void *arg)
+{
+	struct driver_req *q = arg;
+	(void)err;
+	(void)resp;
+	if (q->r)
+		q->r->inflight[q->node]--;
+	keel_free(q);
+}
+
+static void driver_send(struct replog *r, unsigned node, struct keel_buf *body)
+{
+	static const struct keel_http_client_cbs cbs = {.on_done = driver_on_response};
+	char path[256];
+	struct driver_req *q;
+
+	if (r->clients[node] == NULL || r->inflight[node] >= DRIVER_PEER_INFLIGHT_MAX)
+		return; /* messages may be lost: retransmitted on ticks */
+	q = keel_malloc(sizeof(*q));
+	if (q == NULL)
+		return;
+	q->r = r;
+	q->node = node;
+	snprintf(path, sizeof(path), "%s/batch", r->prefix);
+	if (keel_http_client_request(r->clients[node], "POST", path, NULL, "application/x-protobuf",
+				     keel_buf_rptr(body), keel_buf_size(body), &cbs, q) < 0) {
+		keel_free(q);
+		return;
+	}
+	r->inflight[node]++;
+}
+
+static void driver_inbox_push(struct replog *r, struct driver_inbox *in)
+{
+	in->next = NULL;
+	if (r->in_tail)
+		r->in_tail->next = in;
+	else
+		r->in_head = in;
+	r->in_tail = in;
+}
+
+/* Carries out a pending update: messages out (self ones to the inbox), then completions. */
+static void driver_dispatch(struct replog *r, struct driver_pending *p)
+{
+	for (unsigned i = 0; p->bodies && i < r->cfg.nodes; i++) {
+		if (keel_buf_size(&p->bodies[i]) == 0)
+			continue;
+		if (i == r->cfg.self) {
+			struct driver_inbox *in = keel_calloc(1, sizeof(*in));
+			if (in &&
+			    replog_wire_decode(keel_buf_rptr(&p->bodies[i]),
+					       keel_buf_size(&p->bodies[i]), &in->batch, NULL) == 0)
+				driver_inbox_push(r, in);
+			else
+				keel_free(in); /* only on ENOMEM: the core retries on ticks */
+		} else {
+			driver_send(r, i, &p->bodies[i]);
+		}
+	}
+	for (size_t i = 0; i < p->n_done; i++)
+		driver_complete(r, &p->done[i]);
+}
+
+/* Dispatches every pending update whose writes are durable, in order. */
+static void driver_flush_pending(struct replog *r)
+{
+	uint64_t durable = replog_store_durable_seq(r->store);
+
+	while (r->pend_head && r->pend_head->seq <= durable) {
+		struct driver_pending *p = r->pend_head;
+		r->pend_head = p->next;
+		if (r->pend_head == NULL)
+			r->pend_tail = NULL;
+		driver_dispatch(r, p);
+		driver_pending_free(r, p);
+	}
+}
+
+/* Fails everything pending (messages dropped, completions with `status`). */
+static void driver_fail_pending(struct replog *r, int status)
+{
+	while (r->pend_head) {
+		struct driver_pending *p = r->pend_head;
+		r->pend_head = p->next;
+		for (size_t i = 0; i < p->n_done; i++) {
+			struct replog_completion c = p->done[i];
+			c.status = status;
+			driver_complete(r, &c);
+		}
+		driver_pending_free(r, p);
+	}
+	r->pend_tail = NULL;
+}
+
+/* Completes every operation still outstanding (the core that knew of them is gone). */
+static void driver_fail_ops(struct replog *r, int status)
+{
+	while (r->ops) {
+		struct replog_completion c = {.status = status, .cookie = r->ops};
+		driver_complete(r, &c);
+	}
+}
+
+/* Takes over what one update asks for. 0 or a storage/memory error (the core is then unusable). */
+static int driver_take_update(struct replog *r, const struct replog_update *u)
+{
+	struct driver_pending *p;
+	uint64_t seq = 0;
+	int rv;
+
+	if (u->n_writes) {
+		rv = u->sync ? replog_store_submit(r->store, u->writes, u->n_writes, &seq)
+			     : replog_store_submit_lazy(r->store, u->writes, u->n_writes, &seq);
+		if (rv < 0)
+			return keel_errf(r->errmsg, rv, "store: %s", replog_store_errmsg(r->store));
+	}
+	if (u->n_msgs == 0 && u->n_done == 0)
+		return 0;
+	p = keel_calloc(1, sizeof(*p));
+	if (p == NULL)
+		return keel_errf(r->errmsg, -ENOMEM, "out of memory");
+	/* Messages wait for durability if sync; completions follow messages in any case. */
+	if (u->sync)
+		replog_store_submit(r->store, NULL, 0, &p->seq); /* everything handed over so far */
+	if (u->n_msgs) {
+		p->bodies = keel_calloc(r->cfg.nodes, sizeof(*p->bodies));
+		if (p->bodies == NULL)
+			goto nomem;
+		for (size_t i = 0; i < u->n_msgs; i++) {
+			const struct replog_msg *m = &u->msgs[i];
+			if (m->to >= r->cfg.nodes)
+				continue;
+			rv = replog_wire_encode(m, 1, &p->bodies[m->to], r->errmsg);
+			if (rv < 0) {
+				driver_pending_free(r, p);
+				return rv;
+			}
+			r->m.msgs_sent++;
+		}
+	}
+	if (u->n_done) {
+		p->done = keel_calloc(u->n_done, sizeof(*p->done));
+		if (p->done == NULL)
+			goto nomem;
+		memcpy(p->done, u->done, u->n_done * sizeof(*p->done));
+		p->n_done = u->n_done;
+	}
+	if (r->pend_tail)
+		r->pend_tail->next = p;
+	else
+		r->pend_head = p;
+	r->pend_tail = p;
+	return 0;
+nomem:
+	driver_pending_free(r, p);
+	return keel_errf(r->errmsg, -ENOMEM, "out of memory");
+}
+
+static int driver_load_core(struct replog *r);
+
+/* The core or the store failed: stop (EIO and friends) or reload from the store (ENOSPC). */
+static void driver_fail(struct replog *r, int rv)
+{
+	keel_log(KEEL_LOG_ERROR, "replog", "replica %u: %s", r->cfg.self, r->errmsg);
+	replog_core_free(r->core);
+	r->core = NULL;
+	driver_fail_pending(r, rv == -ENOSPC ? -ENOSPC : -EIO);
+	driver_fail_ops(r, rv == -ENOSPC ? -ENOSPC : -EIO);
+	if (replog_store_recover(r->store) < 0) {
+		r->failed = -EIO;
+		return;
+	}
+	if (driver_load_core(r) < 0)
+		r->failed = -EIO;
+}
+
+static int driver_step(struct replog *r, const struct replog_event *ev)
+{
+	const struct replog_update *u;
+	int rv;
+
+	if (r->core == NULL)
+		return r->failed ? r->failed : -EIO;
+	replog_store_release_reads(r->store);
+	rv = replog_core_step(r->core, ev, &u);
+	if (rv < 0) {
+		if (rv == -EINVAL || rv == -ENOTCONN || rv == -EBUSY || rv == -EALREADY ||
+		    rv == -EAGAIN || rv == -ERANGE || rv == -EOVERFLOW)
+			return rv;
+		keel_errf(r->errmsg, rv, "core: %s", replog_core_errmsg(r->core));
+		driver_fail(r, rv);
+		return 0; /* the event's operation was completed by driver_fail */
+	}
+	rv = driver_take_update(r, u);
+	if (rv < 0) {
+		driver_fail(r, rv);
+		return 0; /* the event was taken; its completion came through driver_fail */
+	}
+	return 0;
+}
+
+/* Steps queued batches and dispatches what became ready, until nothing is left. */
+static void driver_drain(struct replog *r)
+{
+	if (r->stepping)
+		return;
+	r->stepping = true;
+	for (;;) {
+		driver_flush_pending(r);
+		struct driver_inbox *in = r->in_head;
+		if (in == NULL)
+			break;
+		r->in_head = in->next;
+		if (r->in_head == NULL)
+			r->in_tail = NULL;
+		for (size_t i = 0; i < in->batch.n && r->core; i++) {
+			struct replog_event ev = {.type = REPLOG_EV_RECEIVE,
+						  .msg = &in->batch.msgs[i]};
+			r->m.msgs_recv++;
+			driver_step(r, &ev);
+		}
+		replog_wire_batch_free(&in->batch);
+		keel_free(in);
+	}
+	r->stepping = false;
+}
+
+static void driver_on_durable(struct replog_store *s, uint64_t seq, int status, void *arg)
+{
+	struct replog *r = arg;
+	(void)s;
+	(void)seq;
+	if (status < 0) {
+		keel_errf(r->errmsg, status, "store: %s", replog_store_errmsg(r->store));
+		driver_fail(r, status);
+	}
+	driver_drain(r);
+}
+
+static void driver_on_tick(struct keel_timer *t, void *arg)
+{
+	struct replog *r = arg;
+	struct replog_event ev = {.type = REPLOG_EV_TICK};
+	unsigned base = r->opts.tick_ms;
+
+	driver_step(r, &ev);
+	driver_drain(r);
+	keel_timer_start(t, base + driver_rand(r) % (base / 2 + 1), 0);
+}
+
+static void driver_on_batch(struct keel_http_req *req, void *arg)
+{
+	struct replog *r = arg;
+	struct driver_inbox *in;
+	const char *body;
+	size_t len;
+	char errmsg[KEEL_ERRMSG_SIZE];
+
+	if (r->closing || r->core == NULL) {
+		keel_http_respond_text(req, 503, "replica not running\n");
+		return;
+	}
+	body = keel_http_req_body(req, &len);
+	in = keel_calloc(1, sizeof(*in));
+	if (in == NULL) {
+		keel_http_respond_text(req, 503, "out of memory\n");
+		return;
+	}
+	if (replog_wire_decode(body ? body : "", len, &in->batch, errmsg) < 0) {
+		keel_free(in);
+		keel_http_respond_text(req, 400, errmsg);
+		return;
+	}
+	keel_http_respond(req, 204, NULL, NULL, NULL, 0);
+	driver_inbox_push(r, in);
+	driver_drain(r);
+}
+
+struct driver_restore {
+	struct replog_core *core; /* being restored */
+};
+
+static int driver_restore_cb(void *arg, const struct replog_action *a)
+{
+	struct driver_restore *d = arg;
+	return replog_core_restore_action(d->core, a->position, a->learned);
+}
+
+static int driver_load_core(struct replog *r)
+{
+	struct replog_meta meta;
+	struct replog_store_ops ops = replog_store_ops(r->store);
+	struct driver_restore d;
+	int rv;
+
+	rv = replog_store_meta(r->store, &meta);
+	if (rv < 0 && rv != -ENOENT)
+		return keel_errf(r->errmsg, rv, "%s", replog_store_errmsg(r->store));
+	r->cfg.incarnation++;
+	rv = replog_core_new(&r->cfg, &ops, rv == 0 ? &meta : NULL, &r->core, r->errmsg);
+	if (rv < 0)
+		return rv;
+	d.core = r->core;
+	rv = replog_store_scan(r->store, rv == 0 && meta.begin ? meta.begin : 0, driver_restore_cb,
+			       &d);
+	if (rv == 0)
+		rv = replog_core_restore_done(r->core);
+	if (rv < 0) {
+		keel_errf(r->errmsg, rv, "restore: %s",
+			  rv == -EBADMSG ? replog_store_errmsg(r->store)
+					 : replog_core_errmsg(r->core));
+		replog_core_free(r->core);
+		r->core = NULL;
+	}
+	return rv;
+}
+
+int replog_open(struct keel_loop *loop, const struct replog_options *opts, struct replog **out,
+		char *errmsg)
+{
+	struct replog *r;
+	char route[256];
+	int rv;
+
+	*out = NULL;
+	if (opts == NULL || opts->path == NULL || opts->peers == NULL || opts->server == NULL ||
+	    opts->nodes == 0 || opts->nodes > REPLOG_NODES_MAX || opts->self >= opts->nodes ||
+	    opts->quorum <= opts->nodes / 2 || opts->quorum > opts->nodes)
+		return keel_errf(errmsg, -EINVAL, "replog: bad options");
+	r = keel_calloc(1, sizeof(*r));
+	if (r == NULL)
+		return keel_errf(errmsg, -ENOMEM, "replog: out of memory");
+	r->loop = loop;
+	r->opts = *opts;
+	if (r->opts.tick_ms == 0)
+		r->opts.tick_ms = DRIVER_TICK_DEFAULT;
+	r->rng = opts->seed ? opts->seed : 0x9e3779b97f4a7c15ull;
+	r->prefix = keel_strdup(opts->prefix ? opts->prefix : "/replog");
+	r->peers = keel_calloc(opts->nodes, sizeof(*r->peers));
+	r->clients = keel_calloc(opts->nodes, sizeof(*r->clients));
+	r->inflight = keel_calloc(opts->nodes, sizeof(*r->inflight));
+	if (r->prefix == NULL || r->peers == NULL || r->clients == NULL || r->inflight == NULL) {
+		rv = keel_errf(errmsg, -ENOMEM, "replog: out of memory");
+		goto fail;
+	}
+	r->cfg.self = opts->self;
+	r->cfg.nodes = opts->nodes;
+	r->cfg.quorum = opts->quorum;
+	r->cfg.auto_init = opts->auto_init;
+	r->cfg.incarnation = (uint32_t)(keel_loop_clock_ns() / 1000);
+	r->m.ensemble = opts->nodes;
+
+	struct replog_store_config scfg = {.path = opts->path,
+					   .map_size = opts->map_size,
+					   .map_max = opts->map_max,
+					   .loop = loop,
+					   .on_durable = driver_on_durable,
+					   .arg = r};
+	rv = replog_store_open(&scfg, &r->store, errmsg);
+	if (rv < 0)
+		goto fail;
+	rv = driver_load_core(r);
+	if (rv < 0) {
+		keel_errf(errmsg, rv, "%s", r->errmsg);
+		goto fail;
+	}
+	for (unsigned i = 0; i < opts->nodes; i++) {
+		if (i == opts->self)
+			continue;
+		rv = keel_http_client_new(loop, opts->peers[i].host, opts->peers[i].port, NULL,
+					  &r->clients[i], errmsg);
+		if (rv < 0)
+			goto fail;
+	}
+	snprintf(route, sizeof(route), "%s/batch", r->prefix);
+	rv = keel_http_server_route(opts->server, KEEL_HTTP_POST, route, driver_on_batch, r);
+	if (rv < 0) {
+		keel_errf(errmsg, rv, "route %s: %s", route,
+			  rv == -EEXIST ? "already taken" : strerror(-rv));
+		goto fail;
+	}
+	rv = keel_timer_new(loop, driver_on_tick, r, &r->tick);
+	if (rv == 0)
+		rv = keel_timer_start(r->tick, 1, 0);
+	if (rv < 0) {
+		keel_errf(errmsg, rv, "replog: timer");
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	replog_close(r);
+	return rv;
+}
+
+void replog_close(struct replog *r)
+{
+	if (r == NULL)
+		return;
+	r->closing = true;
+	if (r->tick)
+		keel_timer_free(r->tick);
+	if (r->core) {
+		/* Cancel the writer's pending work (completions fire). */
+		struct replog_event ev = {.type = REPLOG_EV_STOP};
+		driver_step(r, &ev);
+	}
+	if (r->store)
+		replog_store_flush(r->store);
+	driver_flush_pending(r);
+	driver_fail_pending(r, -ECANCELED);
+	driver_fail_ops(r, -ECANCELED);
+	while (r->in_head) {
+		struct driver_inbox *in = r->in_head;
+		r->in_head = in->next;
+		replog_wire_batch_free(&in->batch);
+		keel_free(in);
+	}
+	for (unsigned i = 0; r->clients && i < r->opts.nodes; i++)
+		keel_http_client_free(r->clients[i]); /* answers -ECANCELED: q->r still valid */
+	replog_core_free(r->core);
+	replog_store_close(r->store);
+	keel_free(r->clients);
+	keel_free(r->inflight);
+	keel_free(r->peers);
+	keel_free(r->prefix);
+	keel_free(r);
+}
+
+int replog_peer_set(struct replog *r, unsigned node, const char *host, uint16_t port)
+{
+	struct keel_http_client *c;
+	int rv;
+
+	if (node >= r->cfg.nodes || node == r->cfg.self || host == NULL)
+		return keel_errf(r->errmsg, -EINVAL, "peer %u: not a peer of replica %u", node,
+				 r->cfg.self);
+	rv = keel_http_client_new(r->loop, host, port, NULL, &c, r->errmsg);
+	if (rv < 0)
+		return rv;
+	keel_http_client_free(r->clients[node]); /* in-flight requests fail: -ECANCELED */
+	r->clients[node] = c;
+	return 0;
+}
+
+static struct driver_op *driver_op_new(replog_done_cb cb, void *arg)
+{
+	struct driver_op *op = keel_calloc(1, sizeof(*op));
+	if (op) {
+		op->cb = cb;
+		op->arg = arg;
+	}
+	return op;
+}
+
+static int driver_submit(struct replog *r, struct replog_event *ev, struct driver_op *op)
+{
+	int rv;
+
+	if (op == NULL)
+		return keel_errf(r->errmsg, -ENOMEM, "out of memory");
+	ev->cookie = op;
+	op->next = r->ops;
+	if (r->ops)
+		r->ops->prev = op;
+	r->ops = op;
+	rv = driver_step(r, ev);
+	if (rv < 0) {
+		/* Refused before any state changed: no completion will come. */
+		if (op->prev)
+			op->prev->next = op->next;
+		else
+			r->ops = op->next;
+		if (op->next)
+			op->next->prev = op->prev;
+		keel_free(op->data);
+		keel_free(op);
+		return rv;
+	}
+	driver_drain(r);
+	return 0;
+}
+
+int replog_writer_start(struct replog *r, replog_done_cb cb, void *arg)
+{
+	struct replog_event ev = {.type = REPLOG_EV_START};
+	return driver_submit(r, &ev, driver_op_new(cb, arg));
+}
+
+int replog_writer_append(struct replog *r, const void *data, size_t len, replog_done_cb cb,
+			 void *arg)
+{
+	struct replog_event ev = {.type = REPLOG_EV_APPEND, .len = len};
+	struct driver_op *op = driver_op_new(cb, arg);
+
+	if (op && len) {
+		op->data = keel_malloc(len);
+		if (op->data == NULL) {
+			keel_free(op);
+			op = NULL;
+		} else {
+			memcpy(op->data, data, len);
+		}
+	}
+	ev.value = op ? op->data : NULL;
+	return driver_submit(r, &ev, op);
+}
+
+int replog_writer_truncate(struct replog *r, uint64_t to, replog_done_cb cb, void *arg)
+{
+	struct replog_event ev = {.type = REPLOG_EV_TRUNCATE, .to = to};
+	return driver_submit(r, &ev, driver_op_new(cb, arg));
+}
+
+int replog_reader_catchup(struct replog *r, replog_done_cb cb, void *arg)
+{
+	struct replog_event ev = {.type = REPLOG_EV_CATCHUP};
+	return driver_submit(r, &ev, driver_op_new(cb, arg));
+}
+
+uint64_t replog_reader_beginning(struct replog *r)
+{
+	return r->core ? replog_core_begin(r->core) : 0;
+}
+
+uint64_t replog_reader_ending(struct replog *r)
+{
+	return r->core ? replog_core_end(r->core) : 0;
+}
+
+int replog_reader_read(struct replog *r, uint64_t position, uint8_t *type, const void **value,
+		       size_t *len)
+{
+	struct replog_action a;
+	int rv;
+
+	if (r->core == NULL)
+		return r->failed ? r->failed : -EIO;
+	replog_store_release_reads(r->store);
+	rv = replog_core_read(r->core, position, &a);
+	if (rv < 0)
+		return keel_errf(r->errmsg, rv, "read %" PRIu64 ": %s", position,
+				 replog_core_errmsg(r->core));
+	*type = a.type;
+	*value = a.value;
+	*len = a.len;
+	return 0;
+}
+
+uint8_t replog_status(struct replog *r)
+{
+	return r->core ? replog_core_status(r->core) : 0;
+}
+
+void replog_metrics(struct replog *r, struct replog_metrics *out)
+{
+	struct replog_store_stats st;
+
+	replog_store_stats(r->store, &st);
+	r->m.recovered = r->core && replog_core_status(r->core) == REPLOG_VOTING;
+	r->m.fsyncs = st.fsyncs;
+	r->m.commits = st.commits;
+	r->m.batch_max = st.batch_max;
+	r->m.batch_last = st.batch_last;
+	*out = r->m;
+}
+
+const char *replog_errmsg(const struct replog *r)
+{
+	return r->errmsg;
+}
