@@ -422,8 +422,8 @@ static int cmd_images(struct cli *cli, int argc, char **argv)
 			ref = argv[3];
 		else if (argc != 2)
 			return usage_error("%s", "images import PATH [--ref NAME:TAG]");
-		rv = keel_ctr_image_import(image_dir_of(cli, dir, sizeof(dir)), argv[1], ref, id,
-					   msg);
+		rv = keel_ctr_image_import(image_dir_of(cli, dir, sizeof(dir)), argv[1], ref, NULL,
+					   id, msg);
 		if (rv < 0)
 			return fail("images import", msg);
 		printf("%s\n", id);

@@ -94,7 +94,7 @@ int keel_ctr_open(const struct keel_ctr_config *cfg, struct keel_ctr **out, char
 	ctx = keel_calloc(1, sizeof(*ctx));
 	if (ctx == NULL)
 		return keel_errf(errmsg, -ENOMEM, "out of memory");
-	ctx->containers_fd = ctx->epfd = ctx->evfd = ctx->infd = -1;
+	ctx->containers_fd = ctx->epfd = ctx->evfd = ctx->infd = ctx->sup_prog_fd = -1;
 	ctx->w_inotify.kind = CTR_WATCH_INOTIFY;
 	ctx->on_event = cfg->on_event;
 	ctx->event_data = cfg->event_data;
@@ -182,6 +182,9 @@ void keel_ctr_close(struct keel_ctr *ctx)
 		close(ctx->evfd);
 	if (ctx->infd >= 0)
 		close(ctx->infd);
+	if (ctx->sup_prog_fd >= 0)
+		close(ctx->sup_prog_fd);
+	keel_free(ctx->spawn_stack);
 	keel_free(ctx->work_dir);
 	keel_free(ctx->containers_dir);
 	keel_free(ctx->sandboxes_dir);
@@ -201,6 +204,7 @@ const char *keel_ctr_image_dir(const struct keel_ctr *ctx)
 }
 
 int keel_ctr_image_import(const char *image_dir, const char *path, const char *ref,
+			  const struct keel_ctr_import_limits *limits,
 			  char id_out[KEEL_CTR_IMAGE_ID_SIZE], char errmsg[256])
 {
 	int rv;
@@ -210,7 +214,7 @@ int keel_ctr_image_import(const char *image_dir, const char *path, const char *r
 	rv = ctr_path_check("image_dir", image_dir, true, errmsg);
 	if (rv < 0)
 		return rv;
-	return ctr_image_import(image_dir, path, ref, id_out, errmsg);
+	return ctr_image_import(image_dir, path, ref, limits, id_out, errmsg);
 }
 
 int keel_ctr_image_list(const char *image_dir,
@@ -354,7 +358,9 @@ int ctr_container_watch_state(struct keel_ctr *ctx, struct ctr_container *c)
 			return -e;
 		}
 	}
-	c->state_wd = inotify_add_watch(ctx->infd, c->meta_dir, IN_MOVED_TO | IN_ONLYDIR);
+	/* The state log is appended to (IN_MODIFY) when the task runs. */
+	c->state_wd =
+	    inotify_add_watch(ctx->infd, c->meta_dir, IN_MODIFY | IN_MOVED_TO | IN_ONLYDIR);
 	if (c->state_wd < 0)
 		return -errno;
 	/* It may have been rewritten before the watch existed. */

@@ -15,20 +15,22 @@
  *	<work_dir>/sandboxes/<id>/	its default sandbox (stdout, stderr, task files)
  *
  * Each container is a task run by a small **supervisor** process that the
- * context forks at launch. The supervisor outlives the caller: it creates the
+ * context starts at launch. The supervisor outlives the caller: it creates the
  * container's cgroups, starts the task in its namespaces, reaps it, records
  * the outcome in the checkpoint and exits. A caller that restarts finds its
  * running containers again with keel_ctr_recover().
  *
  * Event model. Nothing in this API waits, except keel_ctr_wait(),
- * keel_ctr_recover() and keel_ctr_image_import() (see each). keel_ctr_fd() is one fd the caller
- *polls for readability (from an event loop, io_uring's POLL_ADD, poll(2)...); when it is readable
- *the caller calls keel_ctr_process(), which runs the event callback for each container that started
- *running or exited. Launching, killing and reading usage do bounded filesystem work (mkdir, small
- *reads and writes in cgroupfs and the work dir) and one fork(); everything slow (fsync, mounts,
- *waiting for processes) happens in the supervisor. The exceptions are abnormal: the processes of a
- *container whose supervisor vanished are killed and waited for (up to 5 s) in keel_ctr_process()
- *and keel_ctr_destroy().
+ * keel_ctr_recover() and keel_ctr_image_import() (see each). keel_ctr_fd()
+ * is one fd the caller polls for readability (from an event loop, io_uring's
+ * POLL_ADD, poll(2)...); when it is readable the caller calls
+ * keel_ctr_process(), which runs the event callback for each container that
+ * started running or exited. Launching, killing and reading usage do bounded
+ * filesystem work (mkdir, small reads and writes in cgroupfs and the work
+ * dir) and one vfork + exec; everything slow (fsync, mounts, waiting for
+ * processes) happens in the supervisor. The exceptions are abnormal: the
+ * processes of a container whose supervisor vanished are killed and waited
+ * for (up to 5 s) in keel_ctr_process() and keel_ctr_destroy().
  *
  * Errors: functions return 0 or a negative errno; a one-line message is left
  * in the context (keel_ctr_errmsg()). -EINVAL: a bad argument or spec;
@@ -41,15 +43,17 @@
  * - Threads: a context is not thread-safe; use it from one thread (the
  *   agent's loop thread). Different contexts on different work dirs are
  *   independent.
- * - fork: keel_ctr_launch() forks the calling process. After the fork the
- *   supervisor and the task make system calls over memory prepared before
- *   (no locks taken, no allocation; only the copy fallback for images uses
- *   opendir, which glibc keeps safe after fork), so a multi-threaded caller
- *   is fine.
- *   The supervisor closes every fd it inherits except its own, so sockets
- *   and database handles of the caller do not leak into it or the task.
- *   Being a fork, a supervisor shares the caller's memory copy-on-write:
- *   pages the caller writes later are duplicated for each live supervisor.
+ * - Processes: keel_ctr_launch() starts the supervisor as a program of its
+ *   own (keel-ctr-supervisor, built into this library and exec'd from a
+ *   sealed memfd) with clone(CLONE_VM | CLONE_VFORK) + execveat: the calling
+ *   thread sleeps until the exec, no page table of the caller is copied and
+ *   no memory is shared afterwards, whatever the caller's size; other threads
+ *   of a multi-threaded caller run on. The supervisor gets its plan through a
+ *   memfd, only its own fds (the caller's others are close-on-exec, and it
+ *   closes any leftover at its start) and none of the caller's environment,
+ *   so sockets and database handles of the caller do not leak into it or the
+ *   task. A context keeps that memfd and a 64 KiB stack from its first
+ *   launch on.
  * - Signals: the caller receives SIGCHLD when a supervisor it launched
  *   exits. It must not reap children it does not know with waitpid(-1, ...)
  *   (that would steal the supervisor's exit; the status is still read from
@@ -58,6 +62,9 @@
  * - Privileges: the linux launcher, cgroups and switching users need root
  *   (CAP_SYS_ADMIN and friends in the initial user namespace). The posix
  *   launcher without cgroups runs unprivileged.
+ * - Exec from a memfd: the supervisor program runs from a memfd made with
+ *   MFD_EXEC, which the vm.memfd_noexec sysctl refuses at 2 (launches then
+ *   fail with -EACCES and say so).
  * - Host reboot: running containers do not survive it; after a reboot
  *   keel_ctr_recover() reports them as KEEL_CTR_REASON_LOST.
  */
@@ -90,7 +97,7 @@ enum keel_ctr_cgroup_mode {
 
 /* Lifecycle of a container as the context sees it. */
 enum keel_ctr_state {
-	KEEL_CTR_STARTING = 1, /* supervisor forked, task not yet exec'd */
+	KEEL_CTR_STARTING = 1, /* supervisor started, task not yet exec'd */
 	KEEL_CTR_RUNNING,      /* task exec'd (or recovered while its supervisor lives) */
 	KEEL_CTR_EXITED,       /* final; the status is known */
 };
@@ -222,7 +229,7 @@ int keel_ctr_open(const struct keel_ctr_config *cfg, struct keel_ctr **out, char
 
 /*
  * Frees the context. Running containers keep running (their supervisors
- * live on); a later context recovers them. Supervisors this process forked
+ * live on); a later context recovers them. Supervisors this process started
  * and that exit afterwards stay zombies until the process exits or reaps
  * them. NULL is a no-op.
  */
@@ -242,7 +249,7 @@ enum keel_ctr_cgroup_mode keel_ctr_cgroup_mode(const struct keel_ctr *ctx);
  * creates nothing. On success writes
  * the ID to `id_out` (KEEL_CTR_ID_SIZE bytes) and returns 0; from then on the
  * event callback fires exactly once with KEEL_CTR_EXITED for it (a failure
- * after the fork, such as a missing program inside the rootfs, arrives that
+ * after the start, such as a missing program inside the rootfs, arrives that
  * way with KEEL_CTR_REASON_LAUNCH_FAILED and a message). On error nothing is
  * left behind and no callback fires.
  */
@@ -256,6 +263,12 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
  * exit_code or signal tell how the task ended; OOM if the kernel's OOM killer
  * came first). A container that already exited: 0.
  * -ENOENT for an unknown ID.
+ * A container whose task has not exec'd yet gets no grace: a kill that
+ * reaches the supervisor before it starts the task means the program never
+ * runs (reason KILLED, exit_code -1, message "killed before the task
+ * started"); one that arrives during the task's own set-up (mounts and
+ * privilege drop: system calls, no waits) SIGKILLs the program right after
+ * its exec.
  */
 int keel_ctr_kill(struct keel_ctr *ctx, const char *id, uint32_t grace_ms);
 
@@ -278,7 +291,7 @@ int keel_ctr_destroy(struct keel_ctr *ctx, const char *id);
  * EXITED event on the next keel_ctr_process(); one that vanished without a
  * status (killed, or a host reboot) is cleaned up and reported as LOST.
  * Blocks at most ~1 s for a container caught in the microseconds between its
- * fork and its first checkpoint, and up to 5 s killing what a vanished
+ * start and its first checkpoint, and up to 5 s killing what a vanished
  * supervisor left. Sets *n_recovered (may be NULL). A directory it cannot
  * make sense of is reported (the first error is returned) and skipped; the
  * others are still recovered.
@@ -334,6 +347,23 @@ const char *keel_ctr_sandbox(const struct keel_ctr *ctx, const char *id);
 /* The image store of a context (absolute path; lives as long as ctx). */
 const char *keel_ctr_image_dir(const struct keel_ctr *ctx);
 
+/* Default limits of one import (struct keel_ctr_import_limits). */
+#define KEEL_CTR_IMPORT_MAX_BYTES (32ULL << 30) /* 32 GiB */
+#define KEEL_CTR_IMPORT_MAX_ENTRIES (1ULL << 20)
+
+/*
+ * What one import may write in all, so that a decompression bomb (a small
+ * archive that unpacks to a huge tree) fails instead of filling the disk.
+ * Counted over the archive's own extraction and every layer it unpacks:
+ * regular files by their recorded size (sparse holes included), every tar
+ * entry as one entry. Layers already in the store cost nothing. 0 = default.
+ */
+struct keel_ctr_import_limits {
+	uint64_t max_bytes; /* file bytes; default KEEL_CTR_IMPORT_MAX_BYTES */
+	uint64_t
+	    max_entries; /* files, directories, links...; default KEEL_CTR_IMPORT_MAX_ENTRIES */
+};
+
 /*
  * Imports an image into the store at image_dir: an OCI image layout
  * (directory, or tar archive of one) or a `docker save` archive. Verifies
@@ -341,13 +371,16 @@ const char *keel_ctr_image_dir(const struct keel_ctr *ctx);
  * "..", and links or hard links that escape the rootfs), records the image
  * and the references it carries (OCI ref.name annotations, docker RepoTags),
  * plus `ref` (may be NULL) for the first image. Writes the first image's ID.
- * Blocks for as long as that takes (seconds for big images) and needs root:
- * call it from a worker thread or the CLI, not an event loop. Independent of
- * any context, so it may run beside one. Returns 0 or a negative errno with
- * a message in errmsg (-ENOENT: no such file; -EINVAL: not an image, corrupt,
- * digest mismatch, or a refused layer entry).
+ * `limits` may be NULL (the defaults). Blocks for as long as that takes
+ * (seconds for big images) and needs root: call it from a worker thread or
+ * the CLI, not an event loop. Independent of any context, so it may run
+ * beside one. Returns 0 or a negative errno with a message in errmsg
+ * (-ENOENT: no such file; -EINVAL: not an image, corrupt, digest mismatch,
+ * or a refused layer entry; -EFBIG: over a limit). A failed import leaves
+ * nothing in the store.
  */
 int keel_ctr_image_import(const char *image_dir, const char *path, const char *ref,
+			  const struct keel_ctr_import_limits *limits,
 			  char id_out[KEEL_CTR_IMAGE_ID_SIZE], char errmsg[256]);
 
 /*

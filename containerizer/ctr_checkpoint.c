@@ -106,8 +106,8 @@ int ctr_ckpt_status_format(char *buf, size_t n, const struct ctr_ckpt_status *s)
 }
 
 /* Calls fn(key, value) for each line after unescaping the value in place. */
-static int kv_parse(char *buf, size_t len, int (*fn)(void *, const char *, char *), void *arg,
-		    char *errmsg)
+static int kv_parse(char *buf, size_t len, bool torn_tail_ok,
+		    int (*fn)(void *, const char *, char *), void *arg, char *errmsg)
 {
 	char *p = buf, *end = buf + len;
 	bool versioned = false;
@@ -120,6 +120,8 @@ static int kv_parse(char *buf, size_t len, int (*fn)(void *, const char *, char 
 		char *eq, *r, *w;
 		int rv;
 
+		if (nl == NULL && torn_tail_ok)
+			break; /* a record being appended: not there yet */
 		if (nl == NULL)
 			return keel_errf(errmsg, -EINVAL,
 					 "checkpoint: last line is not terminated");
@@ -240,7 +242,7 @@ int ctr_ckpt_state_parse(char *buf, size_t len, struct ctr_ckpt_state *s, char *
 	int rv;
 
 	memset(s, 0, sizeof(*s));
-	rv = kv_parse(buf, len, state_kv, &sp, errmsg);
+	rv = kv_parse(buf, len, true, state_kv, &sp, errmsg);
 	if (rv < 0)
 		return rv;
 	if (sp.seen != 7)
@@ -267,7 +269,7 @@ static int status_kv(void *arg, const char *key, char *val)
 {
 	struct status_parse *sp = arg;
 	struct ctr_ckpt_status *s = sp->s;
-	long v;
+	long v = 0;
 	int rv;
 
 	if (strcmp(key, "reason") == 0) {
@@ -318,7 +320,7 @@ int ctr_ckpt_status_parse(char *buf, size_t len, struct ctr_ckpt_status *s, char
 	memset(s, 0, sizeof(*s));
 	s->exit_code = -1;
 	s->message = "";
-	rv = kv_parse(buf, len, status_kv, &sp, errmsg);
+	rv = kv_parse(buf, len, false, status_kv, &sp, errmsg);
 	if (rv < 0)
 		return rv;
 	if (!sp.have_reason)
@@ -361,6 +363,47 @@ int ctr_ckpt_write(int dirfd, const char *name, const char *data, size_t len, bo
 	if (durable && fsync(dirfd) < 0)
 		return -errno;
 	return 0;
+}
+
+/* write(2) until done; 0 or -errno. */
+static int write_all(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+int ctr_ckpt_create(int dirfd, const char *name, const char *data, size_t len)
+{
+	int fd, rv;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	rv = KEEL_FAILPOINT("ctr_ckpt_write"); /* as a failed write */
+	if (rv == 0)
+		rv = write_all(fd, data, len);
+	if (rv < 0) {
+		close(fd);
+		unlinkat(dirfd, name, 0);
+		return rv;
+	}
+	return fd;
+}
+
+int ctr_ckpt_append(int fd, const char *data, size_t len)
+{
+	return write_all(fd, data, len);
 }
 
 int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n)

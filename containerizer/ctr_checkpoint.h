@@ -9,14 +9,19 @@
 #include "ctr_cgroup.h"
 
 /*
- * Two files in <work_dir>/containers/<id>/, each replaced atomically
- * (write "<name>.tmp", rename over "<name>"):
+ * Two files in <work_dir>/containers/<id>/ (whose directory the supervisor
+ * keeps flock()ed for its whole life: recovery tests that lock):
  *
- *   state	who supervises the container: written by the supervisor when it
- *		starts and again once the task runs. Not fsynced: it only means
- *		something while this boot lasts (containers die with the host).
- *   status	how it ended: written once, fsynced (file and directory) before
- *		the supervisor exits, so it survives a crash of anything.
+ *   state	who supervises the container: created by the supervisor when it
+ *		starts, in one write, then appended to ("task_pid=N") once the
+ *		task runs: a log where the last value of a key wins and a torn
+ *		last line (a write in progress) is ignored. Never renamed, never
+ *		fsynced: it only means something while this boot lasts
+ *		(containers die with the host), and each rewrite would cost an
+ *		inode.
+ *   status	how it ended: written once, atomically ("status.tmp" renamed
+ *		over "status"), fsynced (file and directory) before the
+ *		supervisor exits, so it survives a crash of anything.
  *
  * Format: "version=1" then one "key=value" per line; values escape '\\' and
  * newline as "\\\\" and "\\n". Unknown keys are ignored (a newer writer).
@@ -24,7 +29,6 @@
 
 #define CTR_CKPT_STATE "state"
 #define CTR_CKPT_STATUS "status"
-#define CTR_CKPT_LOCK "lock"
 /* Largest checkpoint file accepted. */
 #define CTR_CKPT_MAX 16384
 
@@ -60,7 +64,8 @@ int ctr_ckpt_status_format(char *buf, size_t n, const struct ctr_ckpt_status *s)
 /*
  * Parses text (len bytes, modified in place; need not be NUL-terminated but
  * buf must have room for len + 1). -EINVAL with a message for a malformed
- * file or a missing required key.
+ * file or a missing required key. The state parser reads a log: a key seen
+ * again replaces its value, and an unterminated last line is ignored.
  */
 int ctr_ckpt_state_parse(char *buf, size_t len, struct ctr_ckpt_state *s, char *errmsg);
 int ctr_ckpt_status_parse(char *buf, size_t len, struct ctr_ckpt_status *s, char *errmsg);
@@ -70,6 +75,16 @@ int ctr_ckpt_status_parse(char *buf, size_t len, struct ctr_ckpt_status *s, char
  * the file before the rename and the directory after. No heap.
  */
 int ctr_ckpt_write(int dirfd, const char *name, const char *data, size_t len, bool durable);
+
+/*
+ * Creates (or truncates) the log file `name` under dirfd with its first
+ * record, in one write; returns its fd (O_APPEND, close-on-exec) for
+ * ctr_ckpt_append, or -errno. No heap.
+ */
+int ctr_ckpt_create(int dirfd, const char *name, const char *data, size_t len);
+
+/* Appends one record to a log file in one write; 0 or -errno. No heap. */
+int ctr_ckpt_append(int fd, const char *data, size_t len);
 
 /* Reads a checkpoint file into buf (size n); returns its length, -ENOENT, or -EFBIG. */
 int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n);

@@ -270,7 +270,8 @@ struct import_layer {
 };
 
 /* Unpacks (or finds cached) one layer into layers/<diff hex>. */
-static int import_layer(int storefd, int srcfd, const struct import_layer *l, char *errmsg)
+static int import_layer(int storefd, int srcfd, const struct import_layer *l,
+			struct ctr_unpack_budget *budget, char *errmsg)
 {
 	char tmpname[64], blob[72], diff[72], final[80];
 	int fd, tmpfd, layersfd, rv;
@@ -290,7 +291,7 @@ static int import_layer(int storefd, int srcfd, const struct import_layer *l, ch
 			close(tmpfd);
 		return keel_errno_f(errmsg, rv < 0 ? rv : -errno, "store tmp dir");
 	}
-	rv = ctr_layer_unpack(fd, tmpfd, tmpname, blob, diff, errmsg);
+	rv = ctr_layer_unpack(fd, tmpfd, tmpname, budget, blob, diff, errmsg);
 	close(fd);
 	if (rv < 0) {
 		close(tmpfd);
@@ -368,7 +369,8 @@ out:
 
 /* Imports one image given its config bytes and layer list; writes id_out. */
 static int import_image(int storefd, int srcfd, const char *config, size_t config_len,
-			struct import_layer *layers, size_t n, char id_out[72], char *errmsg)
+			struct import_layer *layers, size_t n, struct ctr_unpack_budget *budget,
+			char id_out[72], char *errmsg)
 {
 	struct ctr_sha256 h;
 	json_t *cfg, *diffs, *v;
@@ -398,7 +400,7 @@ static int import_image(int storefd, int srcfd, const char *config, size_t confi
 	}
 	json_decref(cfg);
 	for (i = 0; rv == 0 && i < n; i++)
-		rv = import_layer(storefd, srcfd, &layers[i], errmsg);
+		rv = import_layer(storefd, srcfd, &layers[i], budget, errmsg);
 	if (rv == 0)
 		rv = write_image(storefd, id_out, config, config_len, layers, n, errmsg);
 	return rv;
@@ -441,7 +443,8 @@ static json_t *pick_manifest(json_t *manifests)
 }
 
 /* OCI image layout at srcfd: every manifest named by index.json. */
-static int import_oci(int storefd, int srcfd, const char *ref, char id_out[72], char *errmsg)
+static int import_oci(int storefd, int srcfd, const char *ref, struct ctr_unpack_budget *budget,
+		      char id_out[72], char *errmsg)
 {
 	char *buf = NULL, path[128];
 	size_t len, i;
@@ -536,7 +539,8 @@ static int import_oci(int storefd, int srcfd, const char *ref, char id_out[72], 
 		}
 		json_decref(manifest);
 		if (rv == 0)
-			rv = import_image(storefd, srcfd, cbuf, clen, layers, n, id, errmsg);
+			rv =
+			    import_image(storefd, srcfd, cbuf, clen, layers, n, budget, id, errmsg);
 		keel_free(cbuf);
 		keel_free(layers);
 		if (rv < 0)
@@ -556,7 +560,8 @@ static int import_oci(int storefd, int srcfd, const char *ref, char id_out[72], 
 }
 
 /* `docker save` archive at srcfd: manifest.json with Config, RepoTags and Layers. */
-static int import_docker(int storefd, int srcfd, const char *ref, char id_out[72], char *errmsg)
+static int import_docker(int storefd, int srcfd, const char *ref, struct ctr_unpack_budget *budget,
+			 char id_out[72], char *errmsg)
 {
 	char *buf = NULL;
 	size_t len, i;
@@ -607,7 +612,8 @@ static int import_docker(int storefd, int srcfd, const char *ref, char id_out[72
 			snprintf(layers[k].path, sizeof(layers[k].path), "%s", p);
 		}
 		if (rv == 0)
-			rv = import_image(storefd, srcfd, cbuf, clen, layers, n, id, errmsg);
+			rv =
+			    import_image(storefd, srcfd, cbuf, clen, layers, n, budget, id, errmsg);
 		keel_free(cbuf);
 		keel_free(layers);
 		if (rv < 0)
@@ -629,9 +635,10 @@ static int import_docker(int storefd, int srcfd, const char *ref, char id_out[72
 	return rv;
 }
 
-int ctr_image_import(const char *image_dir, const char *path, const char *ref, char id_out[72],
-		     char *errmsg)
+int ctr_image_import(const char *image_dir, const char *path, const char *ref,
+		     const struct keel_ctr_import_limits *limits, char id_out[72], char *errmsg)
 {
+	struct ctr_unpack_budget budget;
 	char tmpname[64];
 	struct stat st;
 	int storefd, srcfd = -1, tmpfd = -1, rv;
@@ -645,6 +652,9 @@ int ctr_image_import(const char *image_dir, const char *path, const char *ref, c
 	}
 	if (stat(path, &st) < 0)
 		return keel_errno_f(errmsg, -errno, "image %s", path);
+	ctr_unpack_budget_init(
+	    &budget, limits && limits->max_bytes ? limits->max_bytes : KEEL_CTR_IMPORT_MAX_BYTES,
+	    limits && limits->max_entries ? limits->max_entries : KEEL_CTR_IMPORT_MAX_ENTRIES);
 	storefd = store_open(image_dir, errmsg);
 	if (storefd < 0)
 		return storefd;
@@ -662,7 +672,7 @@ int ctr_image_import(const char *image_dir, const char *path, const char *ref, c
 			rv = keel_errno_f(errmsg, afd < 0 || tmpfd < 0 ? -errno : rv, "open %s",
 					  path);
 		} else {
-			rv = ctr_archive_extract(afd, tmpfd, tmpname, errmsg);
+			rv = ctr_archive_extract(afd, tmpfd, tmpname, &budget, errmsg);
 			if (rv == 0) {
 				extracted = true;
 				srcfd = openat(tmpfd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -680,9 +690,9 @@ int ctr_image_import(const char *image_dir, const char *path, const char *ref, c
 	if (srcfd >= 0) {
 		if (faccessat(srcfd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    faccessat(srcfd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			rv = import_oci(storefd, srcfd, ref, id_out, errmsg);
+			rv = import_oci(storefd, srcfd, ref, &budget, id_out, errmsg);
 		else if (faccessat(srcfd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			rv = import_docker(storefd, srcfd, ref, id_out, errmsg);
+			rv = import_docker(storefd, srcfd, ref, &budget, id_out, errmsg);
 		else
 			rv = keel_errf(errmsg, -EINVAL,
 				       "%s: neither an OCI image layout nor a docker save archive",

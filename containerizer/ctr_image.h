@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "containerizer.h"
+
 /*
  * Layout under the image dir:
  *
@@ -45,8 +47,8 @@ void ctr_image_free(struct ctr_image *img);
  * if not NULL, applied to the first image). Writes the first image's ID.
  * Blocks for as long as unpacking takes; needs root.
  */
-int ctr_image_import(const char *image_dir, const char *path, const char *ref, char id_out[72],
-		     char *errmsg);
+int ctr_image_import(const char *image_dir, const char *path, const char *ref,
+		     const struct keel_ctr_import_limits *limits, char id_out[72], char *errmsg);
 
 /* Normalizes a reference: adds ":latest" when untagged; -EINVAL for bad ones. */
 int ctr_image_ref_normalize(const char *ref, char *out, size_t n, char *errmsg);

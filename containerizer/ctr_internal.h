@@ -36,7 +36,7 @@ struct ctr_container {
 	int notify_fd;			   /* read end of the notify pipe, -1 when none */
 	int state_wd;		   /* inotify watch on meta_dir while STARTING after recovery */
 	pid_t running_pid;	   /* task pid once known to have exec'd, else 0 */
-	bool our_child;		   /* forked by this process: reap it */
+	bool our_child;		   /* started by this process: reap it */
 	bool running_sent;	   /* RUNNING event delivered */
 	bool exit_queued;	   /* EXITED known, event not yet delivered */
 	bool exit_sent;		   /* EXITED event delivered */
@@ -55,21 +55,23 @@ struct ctr_seccomp_slot {
 #define CTR_SECCOMP_SLOTS 8
 
 struct keel_ctr {
-	char *work_dir;			 /* absolute work dir */
-	char *containers_dir;		 /* <work_dir>/containers */
-	char *sandboxes_dir;		 /* <work_dir>/sandboxes */
-	char *rootfs_dir;		 /* <work_dir>/rootfs: per-container image roots */
-	char *image_dir;		 /* the image store */
-	bool image_copy;		 /* never overlayfs: copy layers */
-	bool overlay_ok;		 /* the kernel has overlayfs */
-	int containers_fd;		 /* O_DIRECTORY fd of containers_dir */
-	struct ctr_cg_sys cg;		 /* detected cgroup layout */
-	keel_ctr_event_fn on_event;	 /* event callback, may be NULL */
-	void *event_data;		 /* its argument */
-	int epfd;			 /* keel_ctr_fd(): pidfds, notify pipes, evfd */
-	int evfd;			 /* eventfd: queued events to deliver */
-	int infd;			 /* inotify for state checkpoints, -1 until needed */
-	struct ctr_watch w_inotify;	 /* epoll cookie for infd */
+	char *work_dir;		    /* absolute work dir */
+	char *containers_dir;	    /* <work_dir>/containers */
+	char *sandboxes_dir;	    /* <work_dir>/sandboxes */
+	char *rootfs_dir;	    /* <work_dir>/rootfs: per-container image roots */
+	char *image_dir;	    /* the image store */
+	bool image_copy;	    /* never overlayfs: copy layers */
+	bool overlay_ok;	    /* the kernel has overlayfs */
+	int containers_fd;	    /* O_DIRECTORY fd of containers_dir */
+	struct ctr_cg_sys cg;	    /* detected cgroup layout */
+	keel_ctr_event_fn on_event; /* event callback, may be NULL */
+	void *event_data;	    /* its argument */
+	int epfd;		    /* keel_ctr_fd(): pidfds, notify pipes, evfd */
+	int evfd;		    /* eventfd: queued events to deliver */
+	int infd;		    /* inotify for state checkpoints, -1 until needed */
+	struct ctr_watch w_inotify; /* epoll cookie for infd */
+	int sup_prog_fd;	    /* memfd of the supervisor program, -1 until the 1st launch */
+	void *spawn_stack; /* stack of the vfork child that execs it (CTR_SPAWN_STACK_SIZE) */
 	struct ctr_container *head;	 /* known containers */
 	struct ctr_container *tail;	 /* last of the list */
 	size_t count;			 /* entries in the list */

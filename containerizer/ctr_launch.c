@@ -1,4 +1,4 @@
-/* keel_ctr_launch: check the whole spec, build the plan, create the container's dirs, fork. */
+/* keel_ctr_launch: check the whole spec, build the plan, create the container's dirs, spawn. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "ctr_internal.h"
 #include "ctr_path.h"
 #include "ctr_plan.h"
+#include "ctr_spawn.h"
 #include "ctr_sys.h"
 #include "runtime/alloc.h"
 #include "runtime/failpoint.h"
@@ -30,38 +32,6 @@
 #define DEFAULT_GRACE_MS 3000
 #define MIN_MEM_BYTES (4 << 20)
 #define MAX_MOUNTS 64
-
-void ctr_plan_free(struct ctr_plan *p)
-{
-	size_t i;
-
-	if (p == NULL)
-		return;
-	for (i = 0; p->argv != NULL && p->argv[i] != NULL; i++)
-		keel_free(p->argv[i]);
-	keel_free(p->argv);
-	for (i = 0; p->envp != NULL && p->envp[i] != NULL; i++)
-		keel_free(p->envp[i]);
-	keel_free(p->envp);
-	keel_free(p->path_env);
-	keel_free(p->cwd);
-	keel_free(p->rootfs);
-	keel_free(p->sandbox);
-	keel_free(p->hostname);
-	keel_free(p->image_root);
-	keel_free(p->overlay_opts);
-	for (i = 0; p->copy_layers != NULL && p->copy_layers[i] != NULL; i++)
-		keel_free(p->copy_layers[i]);
-	keel_free(p->copy_layers);
-	keel_free(p->groups);
-	for (i = 0; i < p->n_mounts; i++) {
-		keel_free(p->mounts[i].source);
-		keel_free(p->mounts[i].target);
-	}
-	keel_free(p->mounts);
-	ctr_cg_set_free(&p->cg);
-	keel_free(p);
-}
 
 static bool all_digits(const char *s)
 {
@@ -641,6 +611,58 @@ fail:
 	return rv;
 }
 
+/* The supervisor program's memfd and the stack to start it from, made at the first launch. */
+static int spawn_prepare(struct keel_ctr *ctx)
+{
+	if (ctx->spawn_stack == NULL) {
+		ctx->spawn_stack = keel_malloc(CTR_SPAWN_STACK_SIZE);
+		if (ctx->spawn_stack == NULL)
+			return keel_errf(ctx->errmsg, -ENOMEM, "out of memory");
+	}
+	if (ctx->sup_prog_fd < 0) {
+		int fd = ctr_spawn_program_fd(ctx->errmsg);
+
+		if (fd < 0)
+			return fd;
+		ctx->sup_prog_fd = fd;
+	}
+	return 0;
+}
+
+/* The plan in its wire form, in a memfd the supervisor reads at its start. */
+static int write_plan(const struct ctr_plan *p, int *fd_out, char *e)
+{
+	void *buf;
+	size_t len, off = 0;
+	int fd, rv;
+
+	rv = ctr_plan_encode(p, &buf, &len);
+	if (rv < 0)
+		return keel_errf(e, rv, "out of memory");
+	rv = KEEL_FAILPOINT("ctr_launch_plan");
+	fd = rv < 0 ? (errno = -rv, -1) : memfd_create("keel-plan", MFD_CLOEXEC);
+	if (fd < 0) {
+		keel_free(buf);
+		return keel_errno_f(e, -errno, "memfd for the plan");
+	}
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rv = keel_errno_f(e, w < 0 ? -errno : -EIO, "write the plan");
+			keel_free(buf);
+			close(fd);
+			return rv;
+		}
+		off += (size_t)w;
+	}
+	keel_free(buf);
+	*fd_out = fd;
+	return 0;
+}
+
 /* Undoes the directories a failed launch created. */
 static void launch_undo(struct keel_ctr *ctx, const struct ctr_plan *p, bool made_sandbox)
 {
@@ -658,8 +680,7 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 	struct ctr_plan *p = NULL;
 	struct ctr_container *c = NULL;
 	bool made_sandbox = false;
-	int notify[2] = {-1, -1};
-	sigset_t block, old;
+	int notify[2] = {-1, -1}, plan_fd = -1;
 	pid_t pid;
 	int rv;
 
@@ -667,6 +688,9 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 	rv = plan_build(ctx, spec, &p);
 	if (rv < 0)
 		return rv;
+	rv = spawn_prepare(ctx);
+	if (rv < 0)
+		goto out;
 	rv = ctr_container_new(ctx, p->id, &c);
 	if (rv == 0)
 		rv = copy_str(&c->sandbox, p->sandbox);
@@ -695,10 +719,14 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 		rv = keel_errno_f(e, -errno, "open %s", c->meta_dir);
 		goto undo;
 	}
-	/* The supervisor holds this lock for its whole life: recovery tests it. */
-	p->lock_fd = openat(p->meta_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/*
+	 * The supervisor holds a lock on its checkpoint directory for its whole
+	 * life: recovery tests it. (On the directory itself: a lock file would
+	 * cost an inode per launch.)
+	 */
+	p->lock_fd = openat(p->meta_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		rv = keel_errno_f(e, -errno, "lock %s/lock", c->meta_dir);
+		rv = keel_errno_f(e, -errno, "lock %s", c->meta_dir);
 		goto undo;
 	}
 	p->sandbox_fd = open(p->sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -716,34 +744,19 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 	}
 	fcntl(notify[0], F_SETFL, O_NONBLOCK);
 	p->notify_fd = notify[1];
-	rv = KEEL_FAILPOINT("ctr_launch_fork");
+	rv = write_plan(p, &plan_fd, e);
+	if (rv < 0)
+		goto undo;
+	rv = KEEL_FAILPOINT("ctr_launch_spawn");
 	if (rv < 0) {
-		keel_errno_f(e, rv, "failpoint ctr_launch_fork");
+		keel_errno_f(e, rv, "failpoint ctr_launch_spawn");
 		goto undo;
 	}
-
-	/* Block what the supervisor takes through its signalfd, so nothing lands before it. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	pid = fork();
-	if (pid == 0)
-		ctr_supervisor_main(p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0) {
-		rv = keel_errno_f(e, -errno, "fork");
+	const int inherit[] = {p->meta_fd, p->lock_fd, p->notify_fd, p->sandbox_fd};
+	rv = ctr_spawn_supervisor(ctx->sup_prog_fd, ctx->spawn_stack, CTR_SPAWN_STACK_SIZE, plan_fd,
+				  inherit, KEEL_ARRAY_SIZE(inherit), &pid, &c->pidfd, e);
+	if (rv < 0)
 		goto undo;
-	}
-	c->pidfd = ctr_pidfd_open(pid);
-	if (c->pidfd < 0) {
-		rv = keel_errno_f(e, -errno, "pidfd_open");
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		ctr_cg_kill(&p->cg, 1000);
-		ctr_cg_remove(&p->cg);
-		goto undo;
-	}
 	c->our_child = true;
 	c->notify_fd = notify[0];
 	notify[0] = -1;
@@ -751,12 +764,21 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 	memset(&p->cg, 0, sizeof(p->cg));
 	c->status.state = KEEL_CTR_STARTING;
 	c->status.supervisor_pid = pid;
-	rv = ctr_container_attach(ctx, c);
+	rv = KEEL_FAILPOINT("ctr_launch_watch"); /* as a failed epoll_ctl */
+	if (rv == 0)
+		rv = ctr_container_attach(ctx, c);
 	if (rv < 0) {
-		/* Cannot watch it: stop it rather than leave an orphan nobody hears about. */
+		/*
+		 * Cannot watch it: stop it rather than leave an orphan nobody hears
+		 * about. The pidfd came with the clone, so this kill cannot miss;
+		 * the task (if the supervisor got that far) dies with its supervisor
+		 * (parent-death signal), and its cgroups are emptied and removed.
+		 */
+		siginfo_t si;
+
 		keel_errno_f(e, rv, "epoll_ctl");
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		ctr_pidfd_sigqueue(c->pidfd, SIGKILL, 0);
+		waitid((idtype_t)P_PIDFD, (id_t)c->pidfd, &si, WEXITED);
 		ctr_cg_kill(&c->cg, 1000);
 		ctr_cg_remove(&c->cg);
 		goto undo;
@@ -772,6 +794,8 @@ out:
 		close(notify[0]);
 	if (notify[1] >= 0)
 		close(notify[1]);
+	if (plan_fd >= 0)
+		close(plan_fd);
 	if (p != NULL) {
 		if (p->meta_fd >= 0)
 			close(p->meta_fd);

@@ -1,12 +1,12 @@
-/* Layer unpacking with libarchive (whiteouts, escape checks, digests) and the copy fallback. */
+/* Layer unpacking with libarchive: whiteouts, escape checks, digests. */
 #include "ctr_layer.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +29,8 @@ struct layer_src {
 	struct archive *raw;	/* decompressing reader: one raw entry */
 	struct ctr_sha256 blob; /* hash of the blob as stored */
 	struct ctr_sha256 diff; /* hash of the uncompressed tar */
+	uint64_t stream;	/* uncompressed tar bytes so far */
+	uint64_t stream_max;	/* more than this is not a tar the budget allows */
 	char in[65536];		/* bytes read from fd */
 	char out[65536];	/* decompressed bytes handed to the tar reader */
 };
@@ -59,9 +61,45 @@ static la_ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
 		archive_set_error(a, archive_errno(src->raw), "%s", archive_error_string(src->raw));
 		return -1;
 	}
+	src->stream += (uint64_t)n;
+	if (src->stream > src->stream_max) {
+		archive_set_error(a, EFBIG, "the uncompressed layer is longer than %llu bytes",
+				  (unsigned long long)src->stream_max);
+		return -1;
+	}
 	ctr_sha256_update(&src->diff, src->out, (size_t)n);
 	*buf = src->out;
 	return n;
+}
+
+void ctr_unpack_budget_init(struct ctr_unpack_budget *b, uint64_t max_bytes, uint64_t max_entries)
+{
+	b->bytes = b->max_bytes = max_bytes;
+	b->entries = b->max_entries = max_entries;
+}
+
+/* Charges one entry and, for a regular file, its size; -EFBIG past a limit. */
+static int budget_charge(struct ctr_unpack_budget *b, struct archive_entry *e, const char *name,
+			 char *errmsg)
+{
+	la_int64_t size = archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == NULL
+			      ? archive_entry_size(e)
+			      : 0;
+
+	if (name == NULL)
+		name = "?";
+	if (b->entries == 0)
+		return keel_errf(errmsg, -EFBIG,
+				 "'%s': the image has more than %llu entries (the import limit)",
+				 name, (unsigned long long)b->max_entries);
+	if (size < 0 || (uint64_t)size > b->bytes)
+		return keel_errf(errmsg, -EFBIG,
+				 "'%s': the image unpacks to more than %llu bytes (the import "
+				 "limit)",
+				 name, (unsigned long long)b->max_bytes);
+	b->entries--;
+	b->bytes -= (uint64_t)size;
+	return 0;
 }
 
 /*
@@ -191,16 +229,6 @@ static bool symlink_escapes(const char *dir, const char *target)
 	return false;
 }
 
-/* Removes whatever is at dirfd/name (a file or a whole tree); ENOENT is fine. */
-static int remove_entry(int dirfd, const char *name)
-{
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno == EISDIR || errno == EPERM)
-		return ctr_remove_tree_at(dirfd, name);
-	return -errno;
-}
-
 bool ctr_layer_is_whiteout(int dirfd, const char *name)
 {
 	struct stat st;
@@ -211,7 +239,7 @@ bool ctr_layer_is_whiteout(int dirfd, const char *name)
 
 static int make_whiteout(int dirfd, const char *name)
 {
-	int rv = remove_entry(dirfd, name);
+	int rv = ctr_remove_entry_at(dirfd, name);
 
 	if (rv < 0)
 		return rv;
@@ -333,7 +361,7 @@ static int unpack_entry(struct archive *ar, struct archive_entry *e, int rootfd,
 			rv = keel_errwrap(errmsg, tfd, "hard link '%s'", pathname);
 			goto out;
 		}
-		rv = remove_entry(dfd, base);
+		rv = ctr_remove_entry_at(dfd, base);
 		if (rv == 0 && linkat(tfd, tbase, dfd, base, 0) < 0)
 			rv = -errno;
 		close(tfd);
@@ -347,7 +375,7 @@ static int unpack_entry(struct archive *ar, struct archive_entry *e, int rootfd,
 		int sub;
 
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-			remove_entry(dfd, base);
+			ctr_remove_entry_at(dfd, base);
 		if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST) {
 			rv = keel_errno_f(errmsg, -errno, "mkdir '%s'", pathname);
 			break;
@@ -362,7 +390,7 @@ static int unpack_entry(struct archive *ar, struct archive_entry *e, int rootfd,
 		break;
 	}
 	case AE_IFREG:
-		rv = remove_entry(dfd, base);
+		rv = ctr_remove_entry_at(dfd, base);
 		if (rv < 0) {
 			keel_errno_f(errmsg, rv, "replace '%s'", pathname);
 			break;
@@ -382,7 +410,7 @@ static int unpack_entry(struct archive *ar, struct archive_entry *e, int rootfd,
 				       target);
 			break;
 		}
-		rv = remove_entry(dfd, base);
+		rv = ctr_remove_entry_at(dfd, base);
 		if (rv == 0 && symlinkat(target, dfd, base) < 0)
 			rv = -errno;
 		if (rv == 0 && fchownat(dfd, base, (uid_t)archive_entry_uid(e),
@@ -393,7 +421,7 @@ static int unpack_entry(struct archive *ar, struct archive_entry *e, int rootfd,
 		break;
 	}
 	case AE_IFIFO:
-		rv = remove_entry(dfd, base);
+		rv = ctr_remove_entry_at(dfd, base);
 		if (rv == 0 && mknodat(dfd, base, S_IFIFO | (archive_entry_perm(e) & 0777), 0) < 0)
 			rv = -errno;
 		if (rv < 0)
@@ -417,8 +445,8 @@ out:
 	return rv;
 }
 
-int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[72],
-		     char diff_id[72], char *errmsg)
+int ctr_layer_unpack(int fd, int parent_fd, const char *name, struct ctr_unpack_budget *budget,
+		     char blob_digest[72], char diff_id[72], char *errmsg)
 {
 	struct layer_src *src = NULL;
 	struct archive *tar = NULL;
@@ -435,6 +463,9 @@ int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[7
 		goto out;
 	}
 	src->fd = fd;
+	/* Tar framing: a 512-byte header and up to 511 bytes of padding per entry, the end blocks.
+	 */
+	src->stream_max = budget->max_bytes + 1024 * budget->max_entries + (1 << 20);
 	ctr_sha256_init(&src->blob);
 	ctr_sha256_init(&src->diff);
 	src->raw = archive_read_new();
@@ -456,12 +487,17 @@ int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[7
 		goto out;
 	}
 	while ((r = archive_read_next_header(tar, &e)) == ARCHIVE_OK) {
-		rv = unpack_entry(tar, e, rootfd, true, errmsg);
+		rv = budget_charge(budget, e, archive_entry_pathname(e), errmsg);
+		if (rv == 0)
+			rv = unpack_entry(tar, e, rootfd, true, errmsg);
 		if (rv < 0)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {
-		rv = keel_errf(errmsg, -EINVAL, "corrupt layer: %s", archive_error_string(tar));
+		rv = archive_errno(tar) == EFBIG
+			 ? keel_errf(errmsg, -EFBIG, "layer: %s", archive_error_string(tar))
+			 : keel_errf(errmsg, -EINVAL, "corrupt layer: %s",
+				     archive_error_string(tar));
 		goto out;
 	}
 	/* Hash what the tar reader left (end-of-archive padding), then the rest of the blob. */
@@ -474,6 +510,13 @@ int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[7
 		}
 		if (n == 0)
 			break;
+		src->stream += (uint64_t)n;
+		if (src->stream > src->stream_max) {
+			rv = keel_errf(errmsg, -EFBIG,
+				       "layer: the uncompressed layer is longer than %llu bytes",
+				       (unsigned long long)src->stream_max);
+			goto out;
+		}
 		ctr_sha256_update(&src->diff, src->out, (size_t)n);
 	}
 	for (;;) {
@@ -503,7 +546,8 @@ out:
 	return rv;
 }
 
-int ctr_archive_extract(int fd, int parent_fd, const char *name, char *errmsg)
+int ctr_archive_extract(int fd, int parent_fd, const char *name, struct ctr_unpack_budget *budget,
+			char *errmsg)
 {
 	struct archive *ar;
 	struct archive_entry *e;
@@ -525,7 +569,9 @@ int ctr_archive_extract(int fd, int parent_fd, const char *name, char *errmsg)
 		goto out;
 	}
 	while ((r = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
-		rv = unpack_entry(ar, e, rootfd, false, errmsg);
+		rv = budget_charge(budget, e, archive_entry_pathname(e), errmsg);
+		if (rv == 0)
+			rv = unpack_entry(ar, e, rootfd, false, errmsg);
 		if (rv < 0)
 			goto out;
 	}
@@ -539,155 +585,4 @@ out:
 	if (rv < 0)
 		ctr_remove_tree_at(parent_fd, name);
 	return rv;
-}
-
-/* Copies one layer directory's content over dst, recursively. */
-static int copy_tree(int srcfd, int dstfd, char *errmsg);
-
-static int copy_meta(int dstfd, const char *name, const struct stat *st, bool is_link)
-{
-	struct timespec ts[2] = {st->st_atim, st->st_mtim};
-
-	if (fchownat(dstfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!is_link && fchmodat(dstfd, name, st->st_mode & 07777, 0) < 0)
-		return -errno;
-	utimensat(dstfd, name, ts, AT_SYMLINK_NOFOLLOW);
-	return 0;
-}
-
-static int copy_file(int srcfd, int dstfd, const char *name, const struct stat *st)
-{
-	int in, out, rv = 0;
-
-	in = openat(srcfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	out = openat(dstfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0) {
-		rv = -errno;
-		close(in);
-		return rv;
-	}
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rv = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-	}
-	close(in);
-	close(out);
-	return rv < 0 ? rv : copy_meta(dstfd, name, st, false);
-}
-
-static int copy_entry(int srcfd, int dstfd, const char *name, char *errmsg)
-{
-	struct stat st, dst;
-	int rv = 0;
-
-	if (fstatat(srcfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return keel_errno_f(errmsg, -errno, "stat %s", name);
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
-		rv = remove_entry(dstfd, name); /* a whiteout deletes what lower layers had */
-		return rv < 0 ? keel_errno_f(errmsg, rv, "apply whiteout %s", name) : 0;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		char flag[4];
-		int sub_src, sub_dst;
-
-		if (fstatat(dstfd, name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst.st_mode))
-			remove_entry(dstfd, name);
-		if (mkdirat(dstfd, name, 0755) < 0 && errno != EEXIST)
-			return keel_errno_f(errmsg, -errno, "mkdir %s", name);
-		sub_src = openat(srcfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		sub_dst = openat(dstfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub_src < 0 || sub_dst < 0) {
-			rv = keel_errno_f(errmsg, -errno, "open %s", name);
-		} else {
-			/* Opaque: nothing of the lower layers shows through this directory. */
-			if (fgetxattr(sub_src, OPAQUE_XATTR, flag, sizeof(flag)) == 1 &&
-			    flag[0] == 'y') {
-				close(sub_dst);
-				ctr_remove_tree_at(dstfd, name);
-				mkdirat(dstfd, name, 0755);
-				sub_dst = openat(dstfd, name,
-						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			}
-			rv = sub_dst < 0 ? keel_errno_f(errmsg, -errno, "open %s", name)
-					 : copy_tree(sub_src, sub_dst, errmsg);
-		}
-		if (sub_src >= 0)
-			close(sub_src);
-		if (sub_dst >= 0)
-			close(sub_dst);
-		if (rv == 0)
-			rv = copy_meta(dstfd, name, &st, false);
-		return rv < 0 ? keel_errwrap(errmsg, rv, "%s", name) : 0;
-	}
-	rv = remove_entry(dstfd, name);
-	if (rv < 0)
-		return keel_errno_f(errmsg, rv, "replace %s", name);
-	if (S_ISREG(st.st_mode)) {
-		rv = copy_file(srcfd, dstfd, name, &st);
-	} else if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlinkat(srcfd, name, target, sizeof(target) - 1);
-
-		if (n < 0)
-			return keel_errno_f(errmsg, -errno, "readlink %s", name);
-		target[n] = '\0';
-		rv =
-		    symlinkat(target, dstfd, name) < 0 ? -errno : copy_meta(dstfd, name, &st, true);
-	} else if (S_ISFIFO(st.st_mode)) {
-		rv = mknodat(dstfd, name, S_IFIFO | (st.st_mode & 0777), 0) < 0
-			 ? -errno
-			 : copy_meta(dstfd, name, &st, false);
-	}
-	return rv < 0 ? keel_errno_f(errmsg, rv, "copy %s", name) : 0;
-}
-
-static int copy_tree(int srcfd, int dstfd, char *errmsg)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, rv = 0;
-
-	fd = openat(srcfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return keel_errno_f(errmsg, -errno, "open layer directory");
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return keel_errno_f(errmsg, -errno, "opendir");
-	}
-	while (rv == 0 && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rv = copy_entry(dirfd(d), dstfd, de->d_name, errmsg);
-	}
-	closedir(d);
-	return rv;
-}
-
-int ctr_layers_copy(const char *const *layers, size_t n, int dest_fd, char *errmsg)
-{
-	size_t i;
-	int rv;
-
-	for (i = 0; i < n; i++) {
-		int fd = open(layers[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (fd < 0)
-			return keel_errno_f(errmsg, -errno, "open layer %s", layers[i]);
-		rv = copy_tree(fd, dest_fd, errmsg);
-		close(fd);
-		if (rv < 0)
-			return keel_errwrap(errmsg, rv, "layer %s", layers[i]);
-	}
-	return 0;
 }

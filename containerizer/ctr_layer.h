@@ -4,6 +4,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/*
+ * What one image import may still write, shared by the archive extraction and
+ * every layer it unpacks: a decompression bomb fails with -EFBIG instead of
+ * filling the disk. Regular files count their recorded size (holes included:
+ * the copy fallback would fill them); every tar entry counts one entry.
+ */
+struct ctr_unpack_budget {
+	uint64_t bytes;	      /* file bytes left */
+	uint64_t entries;     /* entries left */
+	uint64_t max_bytes;   /* the byte limit (for messages and the stream cap) */
+	uint64_t max_entries; /* the entry limit */
+};
+
+/* A budget holding the given limits. */
+void ctr_unpack_budget_init(struct ctr_unpack_budget *b, uint64_t max_bytes, uint64_t max_entries);
 
 /*
  * Unpacks the layer read from `fd` (a tar, plain or compressed with any
@@ -17,13 +34,15 @@
  * their /dev from the launcher). Needs root (ownership, whiteout devices,
  * trusted xattrs).
  *
- * Writes "sha256:<hex>" of the bytes read from fd into blob_digest and of
+ * Charges `budget` for what it writes, and refuses an uncompressed tar longer
+ * than the budget's limits can explain (a header and padding per entry):
+ * -EFBIG. Writes "sha256:<hex>" of the bytes read from fd into blob_digest and of
  * the uncompressed tar into diff_id. On error removes `name` and returns a
  * negative errno with a message. Uses the heap; not for the supervisor's
  * no-allocation paths.
  */
-int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[72],
-		     char diff_id[72], char *errmsg);
+int ctr_layer_unpack(int fd, int parent_fd, const char *name, struct ctr_unpack_budget *budget,
+		     char blob_digest[72], char diff_id[72], char *errmsg);
 
 /*
  * Extracts an image archive (tar, any compression) into the new directory
@@ -31,7 +50,8 @@ int ctr_layer_unpack(int fd, int parent_fd, const char *name, char blob_digest[7
  * whiteout handling; only files, directories and links are written, all
  * owned by the caller.
  */
-int ctr_archive_extract(int fd, int parent_fd, const char *name, char *errmsg);
+int ctr_archive_extract(int fd, int parent_fd, const char *name, struct ctr_unpack_budget *budget,
+			char *errmsg);
 
 /*
  * Copies layer directories (bottom first) over `dest_fd`, applying their

@@ -170,3 +170,12 @@ int ctr_remove_tree_at(int dirfd, const char *name)
 		return -errno;
 	return 0;
 }
+
+int ctr_remove_entry_at(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno == EISDIR || errno == EPERM)
+		return ctr_remove_tree_at(dirfd, name);
+	return -errno;
+}

@@ -30,4 +30,7 @@ int ctr_path_join(char *out, size_t n, const char *a, const char *b);
  */
 int ctr_remove_tree_at(int dirfd, const char *name);
 
+/* Removes whatever is at dirfd/name (a file, or a whole tree as above); ENOENT counts as done. */
+int ctr_remove_entry_at(int dirfd, const char *name);
+
 #endif

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "ctr_plan.h"
-#include "ctr_seccomp.h"
 #include "ctr_sys.h"
 #include "runtime/err.h"
 

@@ -14,10 +14,10 @@
 #include "ctr_sys.h"
 #include "runtime/alloc.h"
 
-/* How long recovery waits for a supervisor caught between its fork and its first checkpoint. */
+/* How long recovery waits for a supervisor caught between its start and its first checkpoint. */
 #define RECOVER_STATE_WAIT_MS 1000
 
-/* True while some process (the supervisor) holds the lock file. */
+/* True while some process (the supervisor) holds the lock on the checkpoint directory. */
 static bool lock_held(int lock_fd)
 {
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
@@ -118,14 +118,12 @@ static int recover_one(struct keel_ctr *ctx, const char *id, bool *attached)
 	meta_fd = openat(ctx->containers_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (meta_fd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	lock_fd = openat(meta_fd, CTR_CKPT_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	/* The lock is on the directory (a separate open: flock belongs to the open file). */
+	lock_fd = openat(meta_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lock_fd < 0) {
 		rv = -errno;
 		close(meta_fd);
-		if (rv != -ENOENT)
-			return keel_errno_f(ctx->errmsg, rv, "open the lock of %s", id);
-		/* A launch that died between mkdir and lock: nothing ever ran. */
-		return ctr_remove_tree_at(ctx->containers_fd, id);
+		return keel_errno_f(ctx->errmsg, rv, "open %s to test its lock", id);
 	}
 	rv = ctr_container_new(ctx, id, &c);
 	if (rv < 0)

@@ -216,12 +216,3 @@ void ctr_seccomp_free(struct sock_fprog *p)
 	p->filter = NULL;
 	p->len = 0;
 }
-
-int ctr_seccomp_install(const struct sock_fprog *p)
-{
-	if (p->len == 0)
-		return 0;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p, 0, 0) < 0)
-		return -errno;
-	return 0;
-}

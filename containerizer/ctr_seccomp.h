@@ -18,7 +18,4 @@ uint64_t ctr_seccomp_relevant_caps(void);
 int ctr_seccomp_build(uint64_t caps, struct sock_fprog *out, char *errmsg);
 void ctr_seccomp_free(struct sock_fprog *p);
 
-/* Installs a filter on the calling thread; needs no_new_privs or CAP_SYS_ADMIN. */
-int ctr_seccomp_install(const struct sock_fprog *p);
-
 #endif

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -28,6 +27,13 @@
 /* Stack of the task between its clone and its exec. */
 #define TASK_STACK_SIZE (1 << 20)
 
+/*
+ * That stack: this file is part of the supervisor program (one per
+ * container, one task each), not of the library, so a static buffer is
+ * fine; its pages are only touched as the task uses them.
+ */
+static char task_stack[TASK_STACK_SIZE] __attribute__((aligned(64)));
+
 /* What the task needs from the supervisor's frame (shared memory until its exec). */
 struct task_args {
 	struct ctr_plan *p;  /* the plan */
@@ -46,12 +52,13 @@ static int task_entry(void *arg)
 
 /* What the supervisor knows while it runs; lives on its stack. */
 struct sup {
-	struct ctr_plan *p;		   /* the plan (inherited copy) */
+	struct ctr_plan *p;		   /* the plan (decoded from the caller's) */
 	char boot_id[40];		   /* for the state file */
 	pid_t task;			   /* host pid of the task, 0 before clone */
 	int exec_fd;			   /* read end of the task's error pipe, -1 once EOF */
 	int sig_fd;			   /* signalfd: SIGCHLD, SIGTERM */
 	int timer_fd;			   /* grace timer, -1 until a kill with grace */
+	int state_fd;			   /* the state log (O_APPEND), -1 until written */
 	bool running;			   /* the task exec'd */
 	bool exited;			   /* the task was reaped */
 	int wstatus;			   /* its wait status */
@@ -64,6 +71,7 @@ struct sup {
 	bool cg_ready;			   /* every cgroup dir is ours and set up */
 };
 
+/* The first state record, when the supervisor starts; the file stays open for the next. */
 static int sup_write_state(struct sup *s)
 {
 	char buf[CTR_CKPT_MAX];
@@ -74,7 +82,7 @@ static int sup_write_state(struct sup *s)
 	memset(&st, 0, sizeof(st));
 	st.id = s->p->id;
 	st.supervisor_pid = getpid();
-	st.task_pid = s->running ? s->task : 0;
+	st.task_pid = 0;
 	st.boot_id = s->boot_id;
 	st.launcher = s->p->launcher == KEEL_CTR_LAUNCHER_LINUX ? "linux" : "posix";
 	st.cgroup_mode = s->p->cg_mode_name;
@@ -87,7 +95,20 @@ static int sup_write_state(struct sup *s)
 	n = ctr_ckpt_state_format(buf, sizeof(buf), &st);
 	if (n < 0)
 		return n;
-	return ctr_ckpt_write(s->p->meta_fd, CTR_CKPT_STATE, buf, (size_t)n, false);
+	s->state_fd = ctr_ckpt_create(s->p->meta_fd, CTR_CKPT_STATE, buf, (size_t)n);
+	return s->state_fd < 0 ? s->state_fd : 0;
+}
+
+/* The task runs: one more record in the state log (recovery reads the task's pid there). */
+static void sup_record_running(struct sup *s)
+{
+	char rec[32];
+	int n = snprintf(rec, sizeof(rec), "task_pid=%d\n", (int)s->task);
+
+	/* Best effort: the caller hears RUNNING from the notify pipe; recovery falls back to 0. */
+	if (s->state_fd >= 0 && ctr_ckpt_append(s->state_fd, rec, (size_t)n) < 0) {
+		/* Nothing more to do: the status at the end is what must not be lost. */
+	}
 }
 
 /* Writes the final status (durably) and exits: the one way out of the supervisor. */
@@ -196,6 +217,17 @@ static void sup_on_term(struct sup *s, const struct signalfd_siginfo *si)
 	timerfd_settime(s->timer_fd, 0, &its, NULL);
 }
 
+/* Reads every pending signal; SIGTERM is a kill request (SIGCHLD is handled by sup_reap). */
+static void sup_drain_signals(struct sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM)
+			sup_on_term(s, &si);
+	}
+}
+
 static void sup_reap(struct sup *s)
 {
 	int st;
@@ -229,7 +261,7 @@ static void sup_read_exec_pipe(struct sup *s)
 		s->exec_fd = -1;
 		if (s->launch_err_len == 0) {
 			s->running = true;
-			sup_write_state(s);
+			sup_record_running(s);
 			sup_notify_running(s);
 		}
 		return;
@@ -317,6 +349,7 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 	s.p = p;
 	s.exec_fd = -1;
 	s.timer_fd = -1;
+	s.state_fd = -1;
 	/* Detach from the caller: own session, no inherited fds, stdio on /dev/null. */
 	setsid();
 	ctr_close_fds_except(keep, KEEL_ARRAY_SIZE(keep));
@@ -339,11 +372,15 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	/* SIGTERM and SIGCHLD were blocked by the caller before the fork: none is lost. */
+	/*
+	 * We start with every signal blocked (ctr_spawn.c), so a SIGTERM sent since
+	 * the launch is pending, not lost: keep SIGTERM and SIGCHLD blocked for the
+	 * signalfd, unblock the rest.
+	 */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	s.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	ctr_boot_id(s.boot_id);
 	if (s.sig_fd < 0)
@@ -376,20 +413,27 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 		keel_errno_f(msg, -errno, "pipe");
 		sup_finish(&s, KEEL_CTR_REASON_LAUNCH_FAILED, msg);
 	}
-	/* The task shares our memory until its exec (no page tables copied); we sleep meanwhile. */
+	/*
+	 * A kill that came during the set-up above (cgroups, an image copy) stops
+	 * the container here: its program never starts.
+	 */
+	if (KEEL_FAILPOINT("ctr_sup_kill_before_task") < 0)
+		raise(SIGTERM); /* test hook: a kill arrives now */
+	sup_drain_signals(&s);
+	if (s.kill_requested)
+		sup_finish(&s, KEEL_CTR_REASON_KILLED, "killed before the task started");
+	/*
+	 * The task shares our memory until its exec (no page tables copied); we
+	 * sleep meanwhile, so a kill that arrives during the task's own set-up (a
+	 * few system calls, no waits) is read right after its exec, and then
+	 * SIGKILLs it at once whatever the grace: it was not running when asked.
+	 */
 	struct task_args ta = {p, s.procs_fd, out_fd, err_fd, pipefd[0], pipefd[1]};
-	void *stack = mmap(NULL, TASK_STACK_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (stack == MAP_FAILED) {
-		keel_errno_f(msg, -errno, "task stack");
-		sup_finish(&s, KEEL_CTR_REASON_LAUNCH_FAILED, msg);
-	}
-	s.task = ctr_clone_vfork(p->ns_flags, task_entry, &ta, stack, TASK_STACK_SIZE);
+	s.task = ctr_clone_vfork(p->ns_flags, task_entry, &ta, task_stack, TASK_STACK_SIZE);
 	if (s.task < 0) {
 		keel_errno_f(msg, -errno, "clone the task");
 		sup_finish(&s, KEEL_CTR_REASON_LAUNCH_FAILED, msg);
 	}
-	munmap(stack, TASK_STACK_SIZE);
 	close(pipefd[1]);
 	close(out_fd);
 	close(err_fd);
@@ -407,21 +451,17 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 				continue;
 			sup_kill_hard(&s);
 		}
+		/* Signals first: a kill read before the exec record is a kill before the start. */
+		if (pfd[0].revents != 0) {
+			sup_drain_signals(&s);
+			sup_reap(&s);
+		}
 		if (pfd[1].revents != 0)
 			sup_read_exec_pipe(&s);
 		if (pfd[2].revents != 0) {
 			uint64_t ticks;
 			if (read(s.timer_fd, &ticks, sizeof(ticks)) > 0 && !s.exited)
 				sup_kill_hard(&s);
-		}
-		if (pfd[0].revents != 0) {
-			struct signalfd_siginfo si;
-
-			while (read(s.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGTERM)
-					sup_on_term(&s, &si);
-			}
-			sup_reap(&s);
 		}
 	}
 	/* The task is gone; collect any message it wrote before dying. */

@@ -1,12 +1,15 @@
-/* System call wrappers: pidfd, raw clone, openat2, close_range, pivot_root, capset. */
+/* System call wrappers: pidfd, raw clone, execveat, seccomp, openat2, close_range, pivot_root,
+ * capset. */
 #include "ctr_sys.h"
 
 #include <errno.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +37,24 @@ pid_t ctr_clone_vfork(unsigned long ns_flags, int (*fn)(void *), void *arg, void
 	/* Stacks grow down on every architecture keel runs on. */
 	return clone(fn, (char *)stack + size, (int)(ns_flags | CLONE_VM | CLONE_VFORK | SIGCHLD),
 		     arg);
+}
+
+pid_t ctr_clone_vfork_pidfd(int (*fn)(void *), void *arg, void *stack, size_t size, int *pidfd)
+{
+	return clone(fn, (char *)stack + size, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg,
+		     pidfd);
+}
+
+int ctr_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
+int ctr_seccomp_install(const struct sock_fprog *p)
+{
+	if (p->len == 0)
+		return 0;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p, 0, 0) < 0 ? -errno : 0;
 }
 
 int ctr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)

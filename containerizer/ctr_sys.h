@@ -2,7 +2,9 @@
 #ifndef KEEL_CTR_SYS_H
 #define KEEL_CTR_SYS_H
 
+#include <linux/filter.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,6 +28,21 @@ int ctr_pidfd_sigqueue(int pidfd, int sig, int value);
  */
 pid_t ctr_clone_vfork(unsigned long ns_flags, int (*fn)(void *), void *arg, void *stack,
 		      size_t size);
+
+/*
+ * clone(2) of a child that shares the caller's memory until it execs or
+ * exits (CLONE_VM | CLONE_VFORK: the caller sleeps meanwhile), with no new
+ * namespaces, whose pidfd the kernel writes to *pidfd (CLONE_PIDFD) in the
+ * same system call: there is no moment when the child exists and the caller
+ * has no pidfd for it. The child runs fn(arg) on `stack` (size bytes).
+ */
+pid_t ctr_clone_vfork_pidfd(int (*fn)(void *), void *arg, void *stack, size_t size, int *pidfd);
+
+/* execveat(2). */
+int ctr_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
+
+/* Installs a seccomp filter on the calling thread (len 0: nothing); needs no_new_privs. */
+int ctr_seccomp_install(const struct sock_fprog *p);
 
 /* openat2(2) with an O_* flags and RESOLVE_* mask (mode 0). */
 int ctr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);

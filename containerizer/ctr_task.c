@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +30,19 @@ _Noreturn static void task_fail(int err_fd, const char *msg)
 	while (write(err_fd, msg, n) < 0 && errno == EINTR)
 		;
 	_exit(127);
+}
+
+/*
+ * True while the supervisor lives. It holds the only read end of the exec
+ * error pipe whose write end is err_fd: once it is gone, the pipe has no
+ * reader and err_fd polls as an error. (With a new pid namespace getppid()
+ * is 0 either way, so it cannot tell.)
+ */
+static bool task_supervisor_alive(int err_fd)
+{
+	struct pollfd pfd = {err_fd, POLLOUT, 0};
+
+	return poll(&pfd, 1, 0) >= 0 && !(pfd.revents & POLLERR);
 }
 
 static void task_reset_signals(void)
@@ -78,6 +94,23 @@ static void task_exec(const struct ctr_plan *p)
 	errno = saved;
 }
 
+/*
+ * Test hook: the task announces itself ("in-setup" in the sandbox) and waits
+ * (up to 10 s) until its supervisor dies or a "go" file appears there.
+ */
+static void task_pause(const struct ctr_plan *p, int err_fd)
+{
+	int fd =
+	    openat(p->sandbox_fd, "in-setup", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 10000 && task_supervisor_alive(err_fd) &&
+			faccessat(p->sandbox_fd, "go", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+	     i++)
+		usleep(1000);
+}
+
 _Noreturn void ctr_task_main(const struct ctr_plan *p, const int procs_fd[CTR_CG_NCTRL],
 			     int stdout_fd, int stderr_fd, int err_fd)
 {
@@ -85,6 +118,16 @@ _Noreturn void ctr_task_main(const struct ctr_plan *p, const int procs_fd[CTR_CG
 	const char *cwd;
 	int nullfd, cwdfd, rv;
 
+	/*
+	 * If the supervisor dies, so do we, from the first instruction on (a
+	 * credential change below resets this; ctr_privs_apply sets it again).
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(127);
+	if (KEEL_FAILPOINT("ctr_task_pause") < 0)
+		task_pause(p, err_fd);
+	if (!task_supervisor_alive(err_fd))
+		_exit(127);
 	task_reset_signals();
 	/* Only the supervisor holds the lock and talks to the caller. */
 	close(p->lock_fd);
@@ -141,6 +184,9 @@ _Noreturn void ctr_task_main(const struct ctr_plan *p, const int procs_fd[CTR_CG
 	rv = ctr_privs_apply(p, msg);
 	if (rv < 0)
 		task_fail(err_fd, msg);
+	/* The parent-death signal is armed again: had the supervisor died meanwhile, stop. */
+	if (!task_supervisor_alive(err_fd))
+		_exit(127);
 	if (fchdir(cwdfd) < 0) {
 		keel_errno_f(msg, -errno, "chdir %s", cwd);
 		task_fail(err_fd, msg);

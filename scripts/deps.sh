@@ -10,9 +10,10 @@ packages=(
 	clang libclang-rt-14-dev clang-format
 	liburing-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils
 	libzookeeper-mt-dev libcurl4-openssl-dev libjansson-dev
-	libseccomp-dev libarchive-dev libcap-dev busybox-static runc
+	libseccomp-dev libarchive-dev libcap-dev busybox-static runc crun
 	curl iproute2 procps
 	wrk nginx-light
+	zookeeper etcd-server
 )
 
 missing=()

@@ -36,8 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = memfd_create("layer", MFD_CLOEXEC);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size || lseek(fd, 0, SEEK_SET) != 0)
 		abort();
+	/* Small limits, so that the fuzzer finds the budget's edges too. */
+	struct ctr_unpack_budget budget;
+	ctr_unpack_budget_init(&budget, 1 << 20, 256);
 	/* Success or refusal are both fine; a crash, a leak or an escape is not. */
-	if (ctr_layer_unpack(fd, rootfd, "l", blob, diff, msg) == 0)
+	if (ctr_layer_unpack(fd, rootfd, "l", &budget, blob, diff, msg) == 0)
 		ctr_remove_tree_at(rootfd, "l");
 	close(fd);
 	/* Nothing but the layer dir may ever appear next to it. */

@@ -65,7 +65,7 @@ static const char *wpath(const char *name)
 static void import_ok(const char *path, const char *ref, char id[KEEL_CTR_IMAGE_ID_SIZE])
 {
 	char msg[256] = "";
-	int rv = keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), path, ref, id, msg);
+	int rv = keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), path, ref, NULL, id, msg);
 
 	TH_CONTEXT("import %s: %s", path, msg);
 	ASSERT_OK(rv);
@@ -260,13 +260,16 @@ TEST(layers_are_shared_between_images_by_digest)
 	fx_cleanup();
 }
 
-/* Imports must fail with `needle` in the message and leave nothing in the store. */
-static void import_fails(const char *path, const char *needle)
+/* Imports (with `limits`, may be NULL) must fail with `want` and `needle` and leave nothing. */
+static void import_fails_with(const char *path, const struct keel_ctr_import_limits *limits,
+			      int want, const char *needle)
 {
 	char msg[256] = "", id[KEEL_CTR_IMAGE_ID_SIZE], dir[PATH_MAX];
-	int rv = keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), path, NULL, id, msg);
+	int rv = keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), path, NULL, limits, id, msg);
 
 	TH_CONTEXT("import %s: %s", path, msg);
+	if (want != 0)
+		ASSERT_INT_EQ(rv, want);
 	ASSERT_INT_LT(rv, 0);
 	ASSERT_STR_CONTAINS(msg, needle);
 	ASSERT_INT_LT(snprintf(dir, sizeof(dir), "%s/layers", keel_ctr_image_dir(fx.ctx)),
@@ -279,6 +282,12 @@ static void import_fails(const char *path, const char *needle)
 		      (int)sizeof(dir));
 	ASSERT_UINT_EQ(count_dir(dir), 0);
 	TH_CONTEXT(NULL);
+}
+
+/* Imports must fail with `needle` in the message and leave nothing in the store. */
+static void import_fails(const char *path, const char *needle)
+{
+	import_fails_with(path, NULL, 0, needle);
 }
 
 TEST(malicious_layers_are_refused)
@@ -326,6 +335,54 @@ TEST(malicious_layers_are_refused)
 	ASSERT_FALSE(fx_exists("/tmp/keel-abs-escape"));
 	ASSERT_FALSE(fx_exists("/tmp/keel-dotdot-escape"));
 	ASSERT_FALSE(fx_exists("/tmp/keel-through-escape"));
+	fx_cleanup();
+}
+
+TEST(import_limits_stop_decompression_bombs)
+{
+	static struct tib_entry many[64];
+	static char names[64][16];
+	char zeros_path[PATH_MAX], id[KEEL_CTR_IMAGE_ID_SIZE], msg[256] = "";
+	struct keel_ctr_import_limits small_bytes = {.max_bytes = 1 << 20};
+	struct keel_ctr_import_limits few_entries = {.max_entries = 32};
+	struct keel_ctr_import_limits roomy = {.max_bytes = 64 << 20, .max_entries = 1000};
+	size_t i;
+	int fd;
+
+	open_images(false);
+	/* 8 MiB of zeros: its gzip'd layer is a few KiB, a bomb in miniature. */
+	ASSERT_INT_LT(snprintf(zeros_path, sizeof(zeros_path), "%s", wpath("zeros")),
+		      (int)sizeof(zeros_path));
+	fd = open(zeros_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ASSERT_INT_GE(fd, 0);
+	ASSERT_OK(ftruncate(fd, 8 << 20));
+	close(fd);
+	struct tib_entry big[] = {{"big", 'F', zeros_path, 0644, 0, 0}};
+	struct tib_layer big_layer = {big, 1};
+	struct tib_image big_img = {
+	    .layers = &big_layer, .n_layers = 1, .config_json = "", .gzip = true};
+	for (i = 0; i < KEEL_ARRAY_SIZE(many); i++) {
+		snprintf(names[i], sizeof(names[i]), "f%zu", i);
+		many[i] = (struct tib_entry){names[i], 'f', "x", 0644, 0, 0};
+	}
+	struct tib_layer many_layer = {many, KEEL_ARRAY_SIZE(many)};
+	struct tib_image many_img = {
+	    .layers = &many_layer, .n_layers = 1, .config_json = "", .gzip = true};
+
+	/* As an OCI layout (the layer is unpacked) and a docker archive (extracted first). */
+	ASSERT_OK(tib_write_oci_dir(wpath("big"), &big_img));
+	import_fails_with(wpath("big"), &small_bytes, -EFBIG, "more than 1048576 bytes");
+	ASSERT_OK(tib_write_docker_archive(wpath("big.tar"), &big_img));
+	import_fails_with(wpath("big.tar"), &small_bytes, -EFBIG, "more than 1048576 bytes");
+	ASSERT_OK(tib_write_oci_dir(wpath("many"), &many_img));
+	import_fails_with(wpath("many"), &few_entries, -EFBIG, "more than 32 entries");
+	ASSERT_OK(tib_write_docker_archive(wpath("many.tar"), &many_img));
+	import_fails_with(wpath("many.tar"), &few_entries, -EFBIG, "more than 32 entries");
+	/* Within the limits (or with the defaults) the same images import. */
+	ASSERT_OK(keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), wpath("big.tar"), NULL, &roomy,
+					id, msg));
+	ASSERT_OK(
+	    keel_ctr_image_import(keel_ctr_image_dir(fx.ctx), wpath("many"), NULL, NULL, id, msg));
 	fx_cleanup();
 }
 

@@ -680,6 +680,22 @@ TEST(launch_survives_every_allocation_failure)
 		ASSERT_INT_EQ(rv, -ENOMEM);
 		assert_nothing_created_but(2);
 	}
+	/* A context's first launch allocates more (its spawn stack, the seccomp cache). */
+	fx_open();
+	keel_alloc_fail_after(0, false);
+	ASSERT_OK(keel_ctr_launch(fx.ctx, &spec, id));
+	total = keel_alloc_fail_after(0, false);
+	fx_wait(id, 20000);
+	for (n = 1; n <= total; n++) {
+		TH_CONTEXT("first launch, allocation %ld of %ld", n, total);
+		fx_open();
+		keel_alloc_fail_after(n, false);
+		rv = keel_ctr_launch(fx.ctx, &spec, id);
+		keel_alloc_fail_after(0, false);
+		ASSERT_INT_EQ(rv, -ENOMEM);
+		assert_nothing_created();
+	}
+	TH_CONTEXT(NULL);
 	fx_cleanup();
 }
 
@@ -693,35 +709,235 @@ TEST(failpoints_in_launch_supervisor_and_task)
 
 	fx_require_root();
 	fx_open();
-	/* Caller side, after the directories exist: undone, error returned, no callback. */
-	keel_failpoint_set("ctr_launch_fork", 1, -EIO, 0);
-	ASSERT_INT_EQ(keel_ctr_launch(fx.ctx, &spec, id), -EIO);
-	keel_failpoint_clear();
-	assert_nothing_created();
-	ASSERT_UINT_EQ(fx.n_events, 0);
+	/*
+	 * Caller side, after the directories exist: the plan's memfd, the start,
+	 * the supervisor's exec, watching it (then it is killed through the pidfd
+	 * of its clone, and its cgroups removed). Undone, error returned, no
+	 * callback.
+	 */
+	static const struct {
+		const char *name; /* failpoint */
+		int want;	  /* launch result */
+	} caller_fps[] = {{"ctr_launch_plan", -EIO},
+			  {"ctr_launch_spawn", -EIO},
+			  {"ctr_spawn_exec", -EBADF},
+			  {"ctr_launch_watch", -EIO}};
+	for (size_t i = 0; i < KEEL_ARRAY_SIZE(caller_fps); i++) {
+		TH_CONTEXT("%s", caller_fps[i].name);
+		keel_failpoint_set(caller_fps[i].name, 1, -EIO, 0);
+		ASSERT_INT_EQ(keel_ctr_launch(fx.ctx, &spec, id), caller_fps[i].want);
+		keel_failpoint_clear();
+		ASSERT_STR_CONTAINS(keel_ctr_errmsg(fx.ctx),
+				    caller_fps[i].want == -EBADF ? "execveat" : "");
+		assert_nothing_created();
+		ASSERT_UINT_EQ(fx.n_events, 0);
+	}
+	TH_CONTEXT(NULL);
+	/* Its processes are gone too: nothing of ours left to reap. */
+	ASSERT_INT_EQ(waitpid(-1, NULL, WNOHANG), -1);
+	ASSERT_INT_EQ(errno, ECHILD);
 
-	/* In the task (the armed table is inherited through fork): a launch failure. */
-	keel_failpoint_set("ctr_task_setup", 1, -EIO, 0);
+	/*
+	 * The supervisor is a program of its own: its failpoints (and its task's,
+	 * which shares its memory until the exec) are armed through the
+	 * environment it inherits. In the task: a launch failure.
+	 */
+	setenv("KEEL_FAILPOINTS", "ctr_task_setup=1:EIO", 1);
 	lid = fx_launch(&spec);
-	keel_failpoint_clear();
+	unsetenv("KEEL_FAILPOINTS");
 	st = fx_wait(lid, 20000);
 	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LAUNCH_FAILED);
 	ASSERT_STR_CONTAINS(st.message, "ctr_task_setup");
 
-	/* In the supervisor before it records the status: the container is reported lost. */
-	keel_failpoint_set("ctr_sup_before_status", 1, -EIO, 0);
+	/* A plan the supervisor cannot read: it exits at once, the container is lost. */
+	setenv("KEEL_FAILPOINTS", "ctr_sup_plan=1:EIO", 1);
 	lid = fx_launch(&spec);
-	keel_failpoint_clear();
+	unsetenv("KEEL_FAILPOINTS");
+	st = fx_wait(lid, 20000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+
+	/* In the supervisor before it records the status: the container is reported lost. */
+	setenv("KEEL_FAILPOINTS", "ctr_sup_before_status=1:EIO", 1);
+	lid = fx_launch(&spec);
+	unsetenv("KEEL_FAILPOINTS");
 	st = fx_wait(lid, 20000);
 	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
 
 	/* The state checkpoint cannot be written: launch failure, reported. */
-	keel_failpoint_set("ctr_ckpt_write", 1, -ENOSPC, 0);
+	setenv("KEEL_FAILPOINTS", "ctr_ckpt_write=1:ENOSPC", 1);
 	lid = fx_launch(&spec);
-	keel_failpoint_clear();
+	unsetenv("KEEL_FAILPOINTS");
 	st = fx_wait(lid, 20000);
 	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LAUNCH_FAILED);
 	ASSERT_STR_CONTAINS(st.message, "state checkpoint");
+	fx_cleanup();
+}
+
+/* Pid of a process whose command line contains `marker`, or 0. */
+static pid_t find_process(const char *marker)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	ASSERT_NOT_NULL(d);
+	while (found == 0 && (de = readdir(d)) != NULL) {
+		char path[300], buf[4096];
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i++)
+			buf[i] = buf[i] == '\0' ? ' ' : buf[i];
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, marker) != NULL)
+			found = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+static bool path_exists(void *path)
+{
+	return fx_exists(path);
+}
+
+static bool no_process(void *marker)
+{
+	return find_process(marker) == 0;
+}
+
+TEST(task_never_outlives_a_supervisor_that_dies_during_its_setup)
+{
+	char marker[64], path[PATH_MAX];
+	const char *argv[] = {"/bin/sh", "-c", "touch /mnt/mesos/sandbox/ran; sleep 100", marker,
+			      NULL};
+	struct keel_ctr_spec spec = {.argv = argv};
+	struct keel_ctr_status st;
+	const char *lid;
+	pid_t orphan;
+
+	fx_require_root();
+	spec.rootfs = fx_rootfs();
+	/* No cgroups: nothing but the task's own parent-death guard could stop an orphan. */
+	fx_open_mode(KEEL_CTR_CGROUP_NONE, NULL);
+	snprintf(marker, sizeof(marker), "keel-orphan-probe-%d", (int)getpid());
+	/* The task pauses right after its clone (until its supervisor dies): kill it then. */
+	setenv("KEEL_FAILPOINTS", "ctr_task_pause=1:EIO", 1);
+	lid = fx_launch(&spec);
+	unsetenv("KEEL_FAILPOINTS");
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/in-setup", keel_ctr_sandbox(fx.ctx, lid)),
+		      (int)sizeof(path));
+	ASSERT_TRUE(fx_until(path_exists, path, 10000));
+	ASSERT_OK(keel_ctr_status(fx.ctx, lid, &st));
+	ASSERT_INT_GT(st.supervisor_pid, 0);
+	ASSERT_OK(kill(st.supervisor_pid, SIGKILL));
+	st = fx_wait(lid, 20000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	/* The program never ran, and nothing of the container is left. */
+	bool gone = fx_until(no_process, marker, 5000);
+	orphan = find_process(marker);
+	if (orphan > 0)
+		kill(orphan, SIGKILL);
+	ASSERT_TRUE(gone);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/ran", keel_ctr_sandbox(fx.ctx, lid)),
+		      (int)sizeof(path));
+	ASSERT_FALSE(fx_exists(path));
+	fx_cleanup();
+}
+
+TEST(kill_during_setup_never_starts_the_program)
+{
+	/* The program would leave a mark in the sandbox; a kill before its start must prevent it.
+	 */
+	const char *argv[] = {"/bin/sh", "-c", "touch /mnt/mesos/sandbox/ran; sleep 100", NULL};
+	struct keel_ctr_spec spec = {.argv = argv, .kill_grace_ms = 30000};
+	struct keel_ctr_status st;
+	struct timespec t0, t1;
+	char path[PATH_MAX];
+	const char *lid;
+
+	fx_require_cgroup_v1();
+	spec.rootfs = fx_rootfs();
+	spec.mem_bytes = 64 << 20;
+	fx_open();
+	/* A kill request lands while the supervisor sets up (the hook raises SIGTERM there). */
+	setenv("KEEL_FAILPOINTS", "ctr_sup_kill_before_task=1:EIO", 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	lid = fx_launch(&spec);
+	unsetenv("KEEL_FAILPOINTS");
+	st = fx_wait(lid, 20000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_KILLED);
+	ASSERT_STR_CONTAINS(st.message, "before the task started");
+	ASSERT_INT_EQ(st.exit_code, -1);
+	ASSERT_INT_EQ(st.signal, 0);
+	/* No grace period was waited for, nothing ran, and nothing is left in the cgroups. */
+	ASSERT_INT_LT(t1.tv_sec - t0.tv_sec, 10);
+	ASSERT_UINT_EQ(fx_count_events(lid, KEEL_CTR_RUNNING), 0);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/ran", keel_ctr_sandbox(fx.ctx, lid)),
+		      (int)sizeof(path));
+	ASSERT_FALSE(fx_exists(path));
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, lid));
+	assert_nothing_created_but(1);
+	fx_cleanup();
+}
+
+TEST(recovered_before_its_exec_then_seen_running_from_the_state_log)
+{
+	const char *argv[] = {"/bin/sh", "-c", "sleep 30", NULL};
+	struct keel_ctr_spec spec = {.argv = argv, .id = "paused"};
+	struct keel_ctr_config cfg;
+	struct keel_ctr_status st;
+	char path[PATH_MAX], msg[KEEL_ERRMSG_SIZE] = "";
+	size_t n;
+	pid_t sup;
+	int fd;
+
+	fx_require_cgroup_v1();
+	spec.rootfs = fx_rootfs();
+	fx_open();
+	setenv("KEEL_FAILPOINTS", "ctr_task_pause=1:EIO", 1);
+	fx_launch(&spec);
+	unsetenv("KEEL_FAILPOINTS");
+	ASSERT_INT_LT(
+	    snprintf(path, sizeof(path), "%s/in-setup", keel_ctr_sandbox(fx.ctx, "paused")),
+	    (int)sizeof(path));
+	ASSERT_TRUE(fx_until(path_exists, path, 10000));
+	ASSERT_OK(keel_ctr_status(fx.ctx, "paused", &st));
+	sup = st.supervisor_pid;
+	/* The caller goes away while the task sets up; a new one recovers it, not yet running. */
+	keel_ctr_close(fx.ctx);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.work_dir = fx.work_dir;
+	cfg.cgroup_parent = fx.cg_parent;
+	fx.ctx = NULL;
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
+	ASSERT_UINT_EQ(n, 1);
+	ASSERT_OK(keel_ctr_status(fx.ctx, "paused", &st));
+	ASSERT_INT_EQ(st.state, KEEL_CTR_STARTING);
+	ASSERT_INT_EQ(st.task_pid, 0);
+	/* Let it go: the record appended to its state log says it runs (inotify). */
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/go", keel_ctr_sandbox(fx.ctx, "paused")),
+		      (int)sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ASSERT_INT_GE(fd, 0);
+	close(fd);
+	ASSERT_TRUE(fx_until(is_running, (void *)"paused", 10000));
+	ASSERT_OK(keel_ctr_status(fx.ctx, "paused", &st));
+	ASSERT_INT_GT(st.task_pid, 0);
+	ASSERT_OK(keel_ctr_kill(fx.ctx, "paused", 0));
+	st = fx_wait("paused", 20000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_KILLED);
+	ASSERT_INT_EQ(waitpid(sup, NULL, 0), sup); /* the first context's child */
 	fx_cleanup();
 }
 #endif

@@ -1,10 +1,14 @@
 /* Container suite without privileges: checkpoints, paths, caps, seccomp, fake cgroups. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +16,9 @@
 #include "ctr_caps.h"
 #include "ctr_cgroup.h"
 #include "ctr_checkpoint.h"
+#include "ctr_layer.h"
 #include "ctr_path.h"
+#include "ctr_plan.h"
 #include "ctr_seccomp.h"
 #include "harness.h"
 #include "runtime/alloc.h"
@@ -149,6 +155,53 @@ TEST(checkpoint_write_is_atomic_and_readable)
 	close(dfd);
 	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
 	ASSERT_FALSE(access(dir, F_OK) == 0);
+}
+
+TEST(checkpoint_state_log_appends_and_ignores_a_torn_tail)
+{
+	char dir[] = "/tmp/keel-ckpt-XXXXXX", buf[CTR_CKPT_MAX + 1], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_ckpt_state in, out;
+	int dfd, fd, n;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	memset(&in, 0, sizeof(in));
+	in.id = "c1";
+	in.supervisor_pid = 77;
+	in.cgroup_mode = "none";
+	n = ctr_ckpt_state_format(buf, sizeof(buf), &in);
+	ASSERT_INT_GT(n, 0);
+	fd = ctr_ckpt_create(dfd, "state", buf, (size_t)n);
+	ASSERT_INT_GE(fd, 0);
+	/* The task runs: a record appended; its value replaces the first one. */
+	ASSERT_OK(ctr_ckpt_append(fd, "task_pid=42\n", 12));
+	n = ctr_ckpt_read(dfd, "state", buf, sizeof(buf) - 1);
+	ASSERT_INT_GT(n, 0);
+	ASSERT_OK(ctr_ckpt_state_parse(buf, (size_t)n, &out, msg));
+	ASSERT_INT_EQ(out.task_pid, 42);
+	ASSERT_INT_EQ(out.supervisor_pid, 77);
+	/* A record caught half-written is not there yet; a bad complete one is an error. */
+	ASSERT_OK(ctr_ckpt_append(fd, "task_pid=9", 10));
+	n = ctr_ckpt_read(dfd, "state", buf, sizeof(buf) - 1);
+	ASSERT_OK(ctr_ckpt_state_parse(buf, (size_t)n, &out, msg));
+	ASSERT_INT_EQ(out.task_pid, 42);
+	ASSERT_OK(ctr_ckpt_append(fd, "x\n", 2));
+	n = ctr_ckpt_read(dfd, "state", buf, sizeof(buf) - 1);
+	ASSERT_INT_EQ(ctr_ckpt_state_parse(buf, (size_t)n, &out, msg), -EINVAL);
+	close(fd);
+	/* A first record cut short lacks required keys: not a state yet. */
+	ASSERT_INT_EQ(
+	    ctr_ckpt_state_parse(memcpy(buf, "version=1\nid=c1\nsuperv", 23), 23, &out, msg),
+	    -EINVAL);
+#ifdef KEEL_FAILPOINTS
+	keel_failpoint_set("ctr_ckpt_write", 1, -EIO, 0);
+	ASSERT_INT_EQ(ctr_ckpt_create(dfd, "state2", "version=1\n", 10), -EIO);
+	keel_failpoint_clear();
+	ASSERT_INT_EQ(faccessat(dfd, "state2", F_OK, 0), -1);
+#endif
+	close(dfd);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
 }
 
 TEST(paths_and_ids)
@@ -456,4 +509,251 @@ TEST(open_rejects_bad_config_and_survives_oom)
 	ASSERT_INT_EQ(keel_ctr_destroy(ctx, "nope"), -ENOENT);
 	keel_ctr_close(ctx);
 	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
+}
+
+/* A layer tar in a memfd: `files` files of `size` bytes (zeros), then `trailing` zero bytes. */
+static int bomb_layer(int files, size_t size, size_t trailing)
+{
+	static char zeros[65536];
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	int fd = memfd_create("layer", MFD_CLOEXEC);
+	int i;
+
+	ASSERT_NOT_NULL(a);
+	ASSERT_NOT_NULL(e);
+	ASSERT_INT_GE(fd, 0);
+	ASSERT_INT_EQ(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	ASSERT_INT_EQ(archive_write_open_fd(a, fd), ARCHIVE_OK);
+	for (i = 0; i < files; i++) {
+		char name[32];
+		size_t left = size;
+
+		snprintf(name, sizeof(name), "f%d", i);
+		archive_entry_clear(e);
+		archive_entry_set_pathname(e, name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_uid(e, geteuid());
+		archive_entry_set_gid(e, getegid());
+		archive_entry_set_size(e, (la_int64_t)size);
+		ASSERT_INT_EQ(archive_write_header(a, e), ARCHIVE_OK);
+		while (left > 0) {
+			size_t n = left < sizeof(zeros) ? left : sizeof(zeros);
+			ASSERT_INT_EQ(archive_write_data(a, zeros, n), (la_ssize_t)n);
+			left -= n;
+		}
+	}
+	ASSERT_INT_EQ(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	archive_entry_free(e);
+	while (trailing > 0) {
+		size_t n = trailing < sizeof(zeros) ? trailing : sizeof(zeros);
+		ASSERT_INT_EQ(write(fd, zeros, n), (ssize_t)n);
+		trailing -= n;
+	}
+	ASSERT_INT_EQ(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* Unpacks a layer under dir with the given budget; returns the result, removes what it made. */
+static int unpack_with(int fd, const char *dir, uint64_t max_bytes, uint64_t max_entries, char *msg)
+{
+	char blob[72], diff[72];
+	struct ctr_unpack_budget b;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rv;
+
+	ASSERT_INT_GE(dfd, 0);
+	ctr_unpack_budget_init(&b, max_bytes, max_entries);
+	rv = ctr_layer_unpack(fd, dfd, "l", &b, blob, diff, msg);
+	if (rv == 0) {
+		/* What was charged is what the layer holds. */
+		ASSERT_UINT_EQ(b.max_bytes - b.bytes, 3 * 100000);
+		ASSERT_UINT_EQ(b.max_entries - b.entries, 3);
+		ASSERT_OK(ctr_remove_tree_at(dfd, "l"));
+	}
+	/* A refused layer leaves nothing behind. */
+	ASSERT_FALSE(faccessat(dfd, "l", F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+	close(dfd);
+	return rv;
+}
+
+TEST(layer_unpack_stops_at_the_byte_entry_and_stream_limits)
+{
+	char dir[] = "/tmp/keel-ctr-budget-XXXXXX", msg[KEEL_ERRMSG_SIZE] = "";
+	int fd;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	/* Three files of 100000 bytes: fits in 300000 bytes and 3 entries exactly. */
+	fd = bomb_layer(3, 100000, 0);
+	ASSERT_OK(unpack_with(fd, dir, 300000, 3, msg));
+	close(fd);
+	/* One byte or one entry less: -EFBIG with a message that names the limit. */
+	fd = bomb_layer(3, 100000, 0);
+	ASSERT_INT_EQ(unpack_with(fd, dir, 299999, 3, msg), -EFBIG);
+	ASSERT_STR_CONTAINS(msg, "more than 299999 bytes");
+	close(fd);
+	fd = bomb_layer(3, 100000, 0);
+	ASSERT_INT_EQ(unpack_with(fd, dir, 300000, 2, msg), -EFBIG);
+	ASSERT_STR_CONTAINS(msg, "more than 2 entries");
+	close(fd);
+	/* A tar followed by megabytes of zeros: the uncompressed stream is capped too. */
+	fd = bomb_layer(3, 100000, 4 << 20);
+	ASSERT_INT_EQ(unpack_with(fd, dir, 300000, 3, msg), -EFBIG);
+	ASSERT_STR_CONTAINS(msg, "longer than");
+	close(fd);
+	ASSERT_OK(rmdir(dir));
+}
+
+/* A plan with every field set, as ctr_launch.c would build it (heap-owned). */
+static struct ctr_plan *full_plan(void)
+{
+	static struct sock_filter insns[3] = {{6, 0, 0, 1}, {6, 0, 0, 2}, {6, 0, 0, 3}};
+	struct ctr_plan *p = keel_calloc(1, sizeof(*p));
+	size_t i;
+
+	ASSERT_NOT_NULL(p);
+	snprintf(p->id, sizeof(p->id), "plan-1");
+	p->launcher = KEEL_CTR_LAUNCHER_LINUX;
+	p->ns_flags = 0x7e020000;
+	p->privileged = true;
+	p->argv = keel_calloc(3, sizeof(char *));
+	p->envp = keel_calloc(2, sizeof(char *));
+	p->copy_layers = keel_calloc(2, sizeof(char *));
+	ASSERT_NOT_NULL(p->argv);
+	ASSERT_NOT_NULL(p->envp);
+	ASSERT_NOT_NULL(p->copy_layers);
+	p->argv[0] = keel_strdup("/bin/sh");
+	p->argv[1] = keel_strdup("");
+	p->envp[0] = keel_strdup("A=b\nc");
+	p->copy_layers[0] = keel_strdup("/layers/x");
+	p->path_env = keel_strdup("/bin");
+	p->rootfs = keel_strdup("/r");
+	p->sandbox = keel_strdup("/s");
+	p->hostname = keel_strdup("h");
+	p->image_root = keel_strdup("/i");
+	p->overlay_opts = keel_strdup("lowerdir=/a");
+	p->set_user = true;
+	p->uid = 1000;
+	p->gid = 1001;
+	p->groups = keel_calloc(2, sizeof(gid_t));
+	ASSERT_NOT_NULL(p->groups);
+	p->groups[0] = 5;
+	p->groups[1] = 6;
+	p->ngroups = 2;
+	p->caps = (struct keel_ctr_caps){1, 2, 3, 4, 5};
+	p->cap_last = 40;
+	p->seccomp.len = 3;
+	p->seccomp.filter = insns; /* borrowed, as from the context cache */
+	p->mounts = keel_calloc(2, sizeof(*p->mounts));
+	ASSERT_NOT_NULL(p->mounts);
+	for (i = 0; i < 2; i++) {
+		p->mounts[i].source = keel_strdup(i ? "/host" : "data");
+		p->mounts[i].in_sandbox = i == 0;
+		p->mounts[i].target = keel_strdup(i ? "/t1" : "/t0");
+		p->mounts[i].readonly = i == 1;
+		p->n_mounts++;
+	}
+	p->cg.mode = KEEL_CTR_CGROUP_V1;
+	p->cg.dir[0] = keel_strdup("/sys/fs/cgroup/cpu/keel/plan-1");
+	p->cg.dir[1] = keel_strdup("/sys/fs/cgroup/memory/keel/plan-1");
+	p->cg.ctrls[0] = 3;
+	p->cg.ctrls[1] = 4;
+	p->cg.n = 2;
+	p->limits = (struct ctr_cg_limits){0.5, 64 << 20, 100};
+	p->cg_mode_name = "v1";
+	p->grace_ms = 3000;
+	p->meta_fd = 3;
+	p->lock_fd = 4;
+	p->notify_fd = 5;
+	p->sandbox_fd = 6;
+	return p;
+}
+
+TEST(plan_wire_roundtrip_truncations_and_oom)
+{
+	struct ctr_plan *in = full_plan(), *out = NULL;
+	void *buf;
+	size_t len, cut;
+	long n, total;
+	int rv;
+
+	ASSERT_OK(ctr_plan_encode(in, &buf, &len));
+	ASSERT_OK(ctr_plan_decode(buf, len, &out));
+	ASSERT_STR_EQ(out->id, "plan-1");
+	ASSERT_INT_EQ(out->launcher, KEEL_CTR_LAUNCHER_LINUX);
+	ASSERT_UINT_EQ(out->ns_flags, 0x7e020000);
+	ASSERT_TRUE(out->privileged);
+	ASSERT_STR_EQ(out->argv[0], "/bin/sh");
+	ASSERT_STR_EQ(out->argv[1], "");
+	ASSERT_NULL(out->argv[2]);
+	ASSERT_STR_EQ(out->envp[0], "A=b\nc");
+	ASSERT_STR_EQ(out->copy_layers[0], "/layers/x");
+	ASSERT_NULL(out->cwd);
+	ASSERT_STR_EQ(out->overlay_opts, "lowerdir=/a");
+	ASSERT_UINT_EQ(out->uid, 1000);
+	ASSERT_UINT_EQ(out->ngroups, 2);
+	ASSERT_UINT_EQ(out->groups[1], 6);
+	ASSERT_UINT_EQ(out->caps.ambient, 5);
+	ASSERT_UINT_EQ(out->seccomp.len, 3);
+	ASSERT_UINT_EQ(out->seccomp.filter[2].k, 3);
+	ASSERT_TRUE(out->seccomp_owned);
+	ASSERT_UINT_EQ(out->n_mounts, 2);
+	ASSERT_STR_EQ(out->mounts[0].source, "data");
+	ASSERT_TRUE(out->mounts[0].in_sandbox);
+	ASSERT_TRUE(out->mounts[1].readonly);
+	ASSERT_UINT_EQ(out->cg.n, 2);
+	ASSERT_STR_EQ(out->cg.dir[1], "/sys/fs/cgroup/memory/keel/plan-1");
+	ASSERT_UINT_EQ(out->cg.ctrls[1], 4);
+	ASSERT_TRUE(out->limits.cpus == 0.5);
+	ASSERT_INT_EQ(out->limits.pids_max, 100);
+	ASSERT_STR_EQ(out->cg_mode_name, "v1");
+	ASSERT_UINT_EQ(out->grace_ms, 3000);
+	ASSERT_INT_EQ(out->sandbox_fd, 6);
+	ctr_plan_free(out);
+	/* Every shorter input fails cleanly, even when its header claims that length. */
+	for (cut = 0; cut < len; cut++) {
+		unsigned char *copy = keel_malloc(len);
+		uint64_t claimed = cut;
+
+		ASSERT_NOT_NULL(copy);
+		memcpy(copy, buf, len);
+		if (cut >= 16)
+			memcpy(copy + 8, &claimed, sizeof(claimed));
+		TH_CONTEXT("cut at %zu of %zu", cut, len);
+		ASSERT_INT_EQ(ctr_plan_decode(copy, cut, &out), -EINVAL);
+		ASSERT_NULL(out);
+		keel_free(copy);
+	}
+	TH_CONTEXT(NULL);
+	/* A wrong magic or version is refused. */
+	((unsigned char *)buf)[0] ^= 1;
+	ASSERT_INT_EQ(ctr_plan_decode(buf, len, &out), -EINVAL);
+	((unsigned char *)buf)[0] ^= 1;
+#ifdef KEEL_FAILPOINTS
+	/* Each allocation of decode and encode can fail: -ENOMEM, nothing leaked. */
+	keel_alloc_fail_after(0, false);
+	ASSERT_OK(ctr_plan_decode(buf, len, &out));
+	total = keel_alloc_fail_after(0, false);
+	ctr_plan_free(out);
+	for (n = 1; n <= total; n++) {
+		keel_alloc_fail_after(n, false);
+		rv = ctr_plan_decode(buf, len, &out);
+		keel_alloc_fail_after(0, false);
+		ASSERT_INT_EQ(rv, -ENOMEM);
+	}
+	keel_alloc_fail_after(1, false);
+	void *again;
+	size_t again_len;
+	rv = ctr_plan_encode(in, &again, &again_len);
+	keel_alloc_fail_after(0, false);
+	ASSERT_INT_EQ(rv, -ENOMEM);
+#else
+	(void)n;
+	(void)total;
+	(void)rv;
+#endif
+	keel_free(buf);
+	in->seccomp.filter = NULL; /* borrowed */
+	ctr_plan_free(in);
 }

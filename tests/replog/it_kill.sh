@@ -4,11 +4,20 @@
 set -u
 KEEL_LOG=${1:?usage: it_kill.sh path/to/keel-log [workdir]}
 WORK=$(mktemp -d "${2:-/tmp}/replog_it.XXXXXX")
-BASE=${BASE:-$((20000 + RANDOM % 20000))}
-echo "it_kill: work dir $WORK, ports $BASE..$((BASE + 2)) (set BASE=N to choose the ports)"
-PEERS=127.0.0.1:$BASE,127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2))
+# Three ports the kernel reports free right now (not a random guess that may be taken).
+read -r -a PORT < <(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+echo "it_kill: work dir $WORK, ports ${PORT[*]}"
+PEERS=127.0.0.1:${PORT[0]},127.0.0.1:${PORT[1]},127.0.0.1:${PORT[2]}
 declare -a PID
-fail() { echo "it_kill: FAIL: $*"; cleanup; exit 1; }
+fail() {
+	echo "it_kill: FAIL: $*"
+	for i in 0 1 2; do echo "--- replica $i log (tail)"; tail -n 20 "$WORK/log$i" 2>/dev/null; done
+	cleanup
+	exit 1
+}
 cleanup() {
 	for i in 0 1 2; do
 		[ -n "${PID[$i]:-}" ] && kill -9 "${PID[$i]}" 2>/dev/null && wait "${PID[$i]}" 2>/dev/null
@@ -22,7 +31,7 @@ start() {
 	PID[$1]=$!
 }
 ready() { # replica $1 answers a read (it is VOTING and can catch up)
-	curl -sf -m 5 "http://127.0.0.1:$((BASE + $1))/log/read?from=0&to=0" >/dev/null
+	curl -sf -m 5 "http://127.0.0.1:${PORT[$1]}/log/read?from=0&to=0" >/dev/null
 }
 wait_for() { # condition, timeout in tenths of a second
 	local n=0
@@ -35,7 +44,7 @@ wait_for() { # condition, timeout in tenths of a second
 acked() { [ -f "$WORK/acked.txt" ] && wc -l <"$WORK/acked.txt" || echo 0; }
 
 for i in 0 1 2; do start $i; done
-for i in 0 1 2; do wait_for "ready $i" 200 || fail "replica $i never became ready"; done
+for i in 0 1 2; do wait_for "ready $i" 600 || fail "replica $i never became ready"; done
 
 "$KEEL_LOG" bench --targets="$PEERS" --count=3000 --size=100 --inflight=8 \
 	--acked="$WORK/acked.txt" >"$WORK/bench.out" 2>&1 &
@@ -57,7 +66,7 @@ cat "$WORK/bench.out"
 n=$(acked)
 [ "$n" -ge 3000 ] || fail "only $n appends acknowledged"
 for i in 0 1 2; do
-	curl -sf -m 30 "http://127.0.0.1:$((BASE + i))/log/read" | cut -c1-100 |
+	curl -sf -m 30 "http://127.0.0.1:${PORT[$i]}/log/read" | cut -c1-100 |
 		awk '{ print $1, substr($2, 1, 9) }' | sort >"$WORK/read$i" ||
 		fail "read from replica $i failed"
 	missing=$(sort "$WORK/acked.txt" | comm -23 - "$WORK/read$i" | wc -l)
