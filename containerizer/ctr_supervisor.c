@@ -425,8 +425,8 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 	/*
 	 * The task shares our memory until its exec (no page tables copied); we
 	 * sleep meanwhile, so a kill that arrives during the task's own set-up (a
-	 * few system calls, no waits) is read right after its exec, and then
-	 * SIGKILLs it at once whatever the grace: it was not running when asked.
+	 * few system calls, no waits) is read right after its exec and handled
+	 * as a kill of the running program (SIGTERM, then SIGKILL after grace).
 	 */
 	struct task_args ta = {p, s.procs_fd, out_fd, err_fd, pipefd[0], pipefd[1]};
 	s.task = ctr_clone_vfork(p->ns_flags, task_entry, &ta, task_stack, TASK_STACK_SIZE);
@@ -451,13 +451,17 @@ _Noreturn void ctr_supervisor_main(struct ctr_plan *p)
 				continue;
 			sup_kill_hard(&s);
 		}
-		/* Signals first: a kill read before the exec record is a kill before the start. */
+		/*
+		 * The exec record first: clone(CLONE_VFORK) returned only after the
+		 * task's exec, so a kill read now came after the program started (or
+		 * raced with it) and gets its grace like any other.
+		 */
+		if (pfd[1].revents != 0)
+			sup_read_exec_pipe(&s);
 		if (pfd[0].revents != 0) {
 			sup_drain_signals(&s);
 			sup_reap(&s);
 		}
-		if (pfd[1].revents != 0)
-			sup_read_exec_pipe(&s);
 		if (pfd[2].revents != 0) {
 			uint64_t ticks;
 			if (read(s.timer_fd, &ticks, sizeof(ticks)) > 0 && !s.exited)
