@@ -124,9 +124,17 @@ typedef void (*keel_poll_cb)(struct keel_poll *p, int revents, void *arg);
 /* Watches fd (not owned, never closed by the loop) for `events`, level-triggered, until stopped. */
 int keel_poll_new(struct keel_loop *loop, int fd, keel_poll_cb cb, void *arg,
 		  struct keel_poll **out);
+/* (Re)starts with a new interest (KEEL_POLL_IN/OUT; other bits are ignored). -EBADF once closed. */
 int keel_poll_start(struct keel_poll *p, int events);
+/* Stops; no callback until started again. */
 void keel_poll_stop(struct keel_poll *p);
-/* Stops and frees; no callback after this returns. Close the fd only after this. */
+/*
+ * Stops and closes; no callback after this returns. The fd may be closed as
+ * soon as this returns, also from inside the callback and while a wake-up is
+ * pending: the loop cancels its kernel request and frees the watch once the
+ * kernel has completed both the request and the cancel (until then the
+ * kernel keeps the fd's file open). The fd must stay open up to this call.
+ */
 void keel_poll_close(struct keel_poll *p);
 
 /* --- Streams (connected sockets) and listeners. --- */

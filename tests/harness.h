@@ -95,6 +95,8 @@ uint64_t th_seed(void);
 #define ASSERT_UINT_LE(a, b) TH_CMP_UINT(a, <=, b)
 #define ASSERT_UINT_GT(a, b) TH_CMP_UINT(a, >, b)
 #define ASSERT_UINT_GE(a, b) TH_CMP_UINT(a, >=, b)
+#define ASSERT_PTR_EQ(a, b)                                                                        \
+	TH_CMP_UINT((uintptr_t)(const void *)(a), ==, (uintptr_t)(const void *)(b))
 
 /* rv == 0, else prints rv and strerror(-rv). */
 #define ASSERT_OK(rv)                                                                              \

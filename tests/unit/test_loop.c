@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -219,6 +220,134 @@ TEST(poll_is_level_triggered_and_stops)
 	keel_loop_free(loop);
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/*
+ * Closing a poll whose request has a wake-up pending. With DEFER_TASKRUN the kernel runs the
+ * wake-up's task work only when the loop next waits, so these cases put the request in that state
+ * deterministically: arm, make the fd ready, drain it again, then stop or close the watch in the
+ * same turn. A poll-remove cannot take the request from its pending wake-up; the kernel then polls
+ * the (drained) fd again and re-arms, and the request lives on.
+ */
+
+/* Arms p on sv[0] for IN, then leaves a wake-up pending on it with sv[0] drained again. */
+static void poll_leave_wakeup_pending(struct keel_loop *loop, const int sv[2])
+{
+	char b;
+
+	keel_loop_run_once(loop, 0); /* submits the poll request */
+	ASSERT_INT_EQ(write(sv[1], "x", 1), 1);
+	ASSERT_INT_EQ(read(sv[0], &b, 1), 1);
+}
+
+/* True once nothing holds the other end of peer open any more (it hangs up). Looks without
+ * writing: bytes sent would wake the very request under test. */
+static bool peer_gone(int peer)
+{
+	struct pollfd pfd = {.fd = peer, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
+static void poll_count_cb(struct keel_poll *p, int revents, void *arg)
+{
+	struct poll_ctx *c = arg;
+
+	(void)p;
+	c->fires++;
+	c->last = revents;
+}
+
+TEST(poll_fd_may_be_closed_right_after_close_with_wakeup_pending)
+{
+	struct keel_loop *loop = new_loop();
+	struct poll_ctx c = {0};
+	struct keel_poll *p;
+	int sv[2];
+
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_OK(keel_poll_new(loop, sv[0], poll_count_cb, &c, &p));
+	ASSERT_OK(keel_poll_start(p, KEEL_POLL_IN));
+	poll_leave_wakeup_pending(loop, sv);
+	keel_poll_close(p);
+	ASSERT_INT_EQ(close(sv[0]), 0);
+	/* The kernel's poll request held the socket; once it is really gone, so is the socket. */
+	ASSERT_TRUE(RUN_UNTIL(loop, peer_gone(sv[1]), 2000));
+	ASSERT_INT_EQ(c.fires, 0);
+	uint64_t t0 = keel_loop_clock_ns();
+	keel_loop_free(loop);
+	ASSERT_UINT_LT(keel_loop_clock_ns() - t0, 1000000000ull);
+	close(sv[1]);
+}
+
+TEST(poll_stop_then_close_with_wakeup_pending)
+{
+	struct keel_loop *loop = new_loop();
+	struct poll_ctx c = {0};
+	struct keel_poll *p;
+	int sv[2];
+
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_OK(keel_poll_new(loop, sv[0], poll_count_cb, &c, &p));
+	ASSERT_OK(keel_poll_start(p, KEEL_POLL_IN));
+	poll_leave_wakeup_pending(loop, sv);
+	keel_poll_stop(p);
+	keel_loop_run_once(loop, 0);
+	keel_poll_close(p);
+	ASSERT_INT_EQ(close(sv[0]), 0);
+	ASSERT_TRUE(RUN_UNTIL(loop, peer_gone(sv[1]), 2000));
+	ASSERT_INT_EQ(c.fires, 0);
+	keel_loop_free(loop);
+	close(sv[1]);
+}
+
+TEST(poll_restart_with_wakeup_pending_reports_the_new_interest)
+{
+	struct keel_loop *loop = new_loop();
+	struct poll_ctx c = {0};
+	struct keel_poll *p;
+	int sv[2];
+
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_OK(keel_poll_new(loop, sv[0], poll_count_cb, &c, &p));
+	ASSERT_OK(keel_poll_start(p, KEEL_POLL_IN));
+	poll_leave_wakeup_pending(loop, sv);
+	/* The socket is writable: the new interest must be reported although the old request's
+	 * wake-up was pending when it changed. */
+	ASSERT_OK(keel_poll_start(p, KEEL_POLL_OUT));
+	ASSERT_TRUE(RUN_UNTIL(loop, c.fires > 0, 2000));
+	ASSERT_TRUE(c.last & KEEL_POLL_OUT);
+	ASSERT_FALSE(c.last & KEEL_POLL_IN);
+	keel_poll_close(p);
+	ASSERT_INT_EQ(close(sv[0]), 0);
+	ASSERT_TRUE(RUN_UNTIL(loop, peer_gone(sv[1]), 2000));
+	keel_loop_free(loop);
+	close(sv[1]);
+}
+
+TEST(poll_close_while_idle_and_while_armed_frees_promptly)
+{
+	struct keel_loop *loop = new_loop();
+	struct poll_ctx c = {0};
+	struct keel_poll *idle, *armed;
+	int sv[2], pv[2];
+
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pv), 0);
+	ASSERT_OK(keel_poll_new(loop, sv[0], poll_count_cb, &c, &idle));
+	ASSERT_OK(keel_poll_new(loop, pv[0], poll_count_cb, &c, &armed));
+	ASSERT_OK(keel_poll_start(armed, KEEL_POLL_IN));
+	keel_loop_run_once(loop, 0);
+	keel_poll_close(idle);
+	keel_poll_close(armed);
+	keel_poll_close(armed); /* a second close is ignored */
+	ASSERT_INT_EQ(close(sv[0]), 0);
+	ASSERT_INT_EQ(close(pv[0]), 0);
+	ASSERT_TRUE(RUN_UNTIL(loop, peer_gone(sv[1]) && peer_gone(pv[1]), 2000));
+	ASSERT_INT_EQ(c.fires, 0);
+	keel_loop_free(loop);
+	close(sv[1]);
+	close(pv[1]);
 }
 
 /* --- streams --- */

@@ -1,0 +1,18 @@
+/* keelctl: the operator CLI; each subcommand is one function taking the arguments after its name.
+ */
+#ifndef KEEL_CLI_KEELCTL_H
+#define KEEL_CLI_KEELCTL_H
+
+/*
+ * Exit codes every subcommand follows: 0 done, 1 failed (message on stderr),
+ * 2 usage error, 3 the answer is "nothing" (e.g. no leader elected).
+ */
+#define KEELCTL_OK 0
+#define KEELCTL_FAIL 1
+#define KEELCTL_USAGE 2
+#define KEELCTL_NONE 3
+
+/* `keelctl coord leader|members URL [flags]`; argv[0] is "coord". */
+int keelctl_coord(int argc, char **argv);
+
+#endif
