@@ -1,0 +1,241 @@
+/* keel-master's flags: Mesos names and defaults, parsed by runtime/flags into a master_config. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coord/coord.h"
+#include "master.h"
+#include "runtime/alloc.h"
+#include "runtime/buf.h"
+#include "runtime/flags.h"
+
+/* Raw flag storage, filled by keel_flags_parse. */
+struct master_flag_values {
+	char *ip;			/* --ip */
+	uint64_t port;			/* --port */
+	char *hostname;			/* --hostname */
+	char *work_dir;			/* --work_dir */
+	char *cluster;			/* --cluster */
+	uint64_t quorum;		/* --quorum (0: not given) */
+	char *zk;			/* --zk */
+	char *coord;			/* --coord */
+	int64_t zk_session_timeout;	/* --zk_session_timeout, ns */
+	int registry;			/* --registry: index into registry_choices */
+	int64_t registry_fetch_timeout; /* ns */
+	int64_t registry_store_timeout; /* ns */
+	int64_t agent_ping_timeout;	/* ns */
+	uint64_t max_agent_ping_timeouts;
+	int64_t agent_reregister_timeout; /* ns */
+	int64_t registry_max_agent_age;	  /* ns */
+	uint64_t registry_max_agent_count;
+	bool log_auto_initialize;
+};
+
+static const char *const registry_choices[] = {"replicated_log", "in_memory", NULL};
+
+/* Converts a duration flag to ms within [1, max]; -EINVAL naming the flag otherwise. */
+static int to_ms(const char *name, int64_t ns, uint64_t max, uint64_t *out, char *errmsg)
+{
+	uint64_t ms = (uint64_t)ns / 1000000u;
+	char buf[32];
+
+	if (ns <= 0 || ms == 0)
+		return keel_errf(errmsg, -EINVAL, "--%s=%s: must be at least 1ms", name,
+				 keel_format_duration(ns, buf, sizeof(buf)));
+	if (ms > max)
+		return keel_errf(errmsg, -EINVAL, "--%s=%s: must be at most %" PRIu64 "ms", name,
+				 keel_format_duration(ns, buf, sizeof(buf)), max);
+	*out = ms;
+	return 0;
+}
+
+/* Checks the coordination URL and fills in coord_static; `flag` is "zk" or "coord". */
+static int check_url(struct master_config *c, const char *flag, char *errmsg)
+{
+	struct coord_url u;
+	char why[KEEL_ERRMSG_SIZE];
+	int rv = coord_url_parse(c->coord_url, &u, why);
+
+	if (rv < 0)
+		return keel_errf(errmsg, rv, "--%s: %s", flag, why);
+	c->coord_static = u.backend == COORD_BACKEND_STATIC;
+	if (!c->coord_static && c->quorum == 0)
+		rv = keel_errf(errmsg, -EINVAL,
+			       "--quorum is required with a %s coordination URL (--%s)",
+			       u.backend == COORD_BACKEND_ZK ? "zk://" : "etcd://", flag);
+	else if (c->coord_static && c->quorum > 1 && u.num_hosts != 2 * (size_t)c->quorum - 1)
+		rv =
+		    keel_errf(errmsg, -EINVAL,
+			      "--quorum=%u: a log of %u replicas needs %u masters in the static:// "
+			      "list (--%s), it has %zu",
+			      c->quorum, 2 * c->quorum - 1, 2 * c->quorum - 1, flag, u.num_hosts);
+	coord_url_free(&u);
+	return rv;
+}
+
+static int config_fill(struct master_config *c, struct keel_flags *f,
+		       const struct master_flag_values *v, char *errmsg)
+{
+	struct in_addr a4;
+	uint64_t ms;
+	int rv;
+
+	if (inet_pton(AF_INET, v->ip, &a4) != 1)
+		return keel_errf(errmsg, -EINVAL, "--ip=%s: not an IPv4 address", v->ip);
+	if (v->hostname != NULL && v->hostname[0] == '\0')
+		return keel_errf(errmsg, -EINVAL, "--hostname: must not be empty");
+	if (v->zk != NULL && v->coord != NULL)
+		return keel_errf(
+		    errmsg, -EINVAL,
+		    "--zk and --coord both given: they are the same setting, give one");
+	c->in_memory = v->registry == 1;
+	if (!c->in_memory && (v->work_dir == NULL || v->work_dir[0] == '\0'))
+		return keel_errf(errmsg, -EINVAL,
+				 "--work_dir is required with --registry=replicated_log");
+	c->port = (uint16_t)v->port;
+	c->quorum = (unsigned)v->quorum;
+	c->ip = keel_xstrdup(v->ip);
+	c->hostname = keel_xstrdup(v->hostname ? v->hostname : v->ip);
+	c->work_dir = v->work_dir ? keel_xstrdup(v->work_dir) : NULL;
+	c->cluster = v->cluster ? keel_xstrdup(v->cluster) : NULL;
+	if (v->zk != NULL || v->coord != NULL) {
+		c->coord_url = keel_xstrdup(v->zk ? v->zk : v->coord);
+		rv = check_url(c, v->zk ? "zk" : "coord", errmsg);
+		if (rv < 0)
+			return rv;
+	} else {
+		c->coord_static = true;
+		if (c->quorum > 1)
+			return keel_errf(
+			    errmsg, -EINVAL,
+			    "--quorum=%u: without --zk or --coord there is one master, "
+			    "the quorum is 1",
+			    c->quorum);
+	}
+	if (c->quorum == 0)
+		c->quorum = 1;
+	if ((rv = to_ms("zk_session_timeout", v->zk_session_timeout, UINT32_MAX, &ms, errmsg)) < 0)
+		return rv;
+	c->session_timeout_ms = (uint32_t)ms;
+	if ((rv = to_ms("registry_fetch_timeout", v->registry_fetch_timeout, UINT32_MAX, &ms,
+			errmsg)) < 0)
+		return rv;
+	c->fetch_timeout_ms = (uint32_t)ms;
+	if ((rv = to_ms("registry_store_timeout", v->registry_store_timeout, UINT32_MAX, &ms,
+			errmsg)) < 0)
+		return rv;
+	c->store_timeout_ms = (uint32_t)ms;
+	if ((rv = to_ms("agent_ping_timeout", v->agent_ping_timeout, UINT32_MAX, &ms, errmsg)) < 0)
+		return rv;
+	c->ping_timeout_ms = (uint32_t)ms;
+	c->max_ping_timeouts = (uint32_t)v->max_agent_ping_timeouts;
+	if ((rv = to_ms("agent_reregister_timeout", v->agent_reregister_timeout, UINT64_MAX, &ms,
+			errmsg)) < 0)
+		return rv;
+	c->reregister_timeout_ms = ms;
+	if ((rv = to_ms("registry_max_agent_age", v->registry_max_agent_age, UINT64_MAX, &ms,
+			errmsg)) < 0)
+		return rv;
+	c->max_agent_age_ms = ms;
+	c->max_agent_count = (uint32_t)v->registry_max_agent_count;
+	c->log_auto_initialize = v->log_auto_initialize;
+
+	struct keel_buf json = KEEL_BUF_INIT;
+	if (keel_flags_json(f, &json) < 0) {
+		keel_buf_free(&json);
+		return keel_errf(errmsg, -ENOMEM, "out of memory");
+	}
+	c->flags_json = keel_buf_steal(&json, NULL);
+	return 0;
+}
+
+int master_config_parse(int argc, char **argv, struct master_config *out, FILE *help_out,
+			char *errmsg)
+{
+	struct master_flag_values v = {0};
+	const struct keel_flag table[] = {
+	    {"ip", KEEL_FLAG_STRING, &v.ip, "127.0.0.1",
+	     "IPv4 address to listen on and to advertise to agents and the other masters."},
+	    {"port", KEEL_FLAG_UINT64, &v.port, "5050",
+	     "Port to listen on (HTTP API, agent protocol and log replica). 0 picks a free port.",
+	     .max = "65535"},
+	    {"hostname", KEEL_FLAG_STRING, &v.hostname, NULL,
+	     "Hostname to advertise in MasterInfo and redirects (default: the --ip)."},
+	    {"work_dir", KEEL_FLAG_STRING, &v.work_dir, NULL,
+	     "Directory for the replicated log (required with --registry=replicated_log).",
+	     .no_fetch = true},
+	    {"cluster", KEEL_FLAG_STRING, &v.cluster, NULL, "Human readable name of the cluster."},
+	    {"quorum", KEEL_FLAG_UINT64, &v.quorum, NULL,
+	     "Replicas that make a quorum of the replicated log, which has 2*quorum-1 replicas: "
+	     "one per master. Required with zk:// and etcd:// URLs; 1 for static://.",
+	     .min = "1", .max = "128"},
+	    {"zk", KEEL_FLAG_STRING, &v.zk, NULL,
+	     "Coordination URL (zk://host:2181,.../path, etcd://host:2379,.../prefix or "
+	     "static://host:port,...). Same as --coord; give one."},
+	    {"coord", KEEL_FLAG_STRING, &v.coord, NULL,
+	     "Coordination URL, as --zk. Neither: static://ip:port, a single master with no "
+	     "external service."},
+	    {"zk_session_timeout", KEEL_FLAG_DURATION, &v.zk_session_timeout, "10secs",
+	     "ZooKeeper session timeout (etcd: lease TTL)."},
+	    {"registry", KEEL_FLAG_ENUM, &v.registry, "replicated_log",
+	     "Where the registry is kept: replicated_log (durable, needs --work_dir) or "
+	     "in_memory (lost at exit; for tests).",
+	     .choices = registry_choices},
+	    {"registry_fetch_timeout", KEEL_FLAG_DURATION, &v.registry_fetch_timeout, "1mins",
+	     "How long a newly elected leader may take to recover the registry before it "
+	     "fail-stops."},
+	    {"registry_store_timeout", KEEL_FLAG_DURATION, &v.registry_store_timeout, "20secs",
+	     "How long a registry change may take to become durable before the master "
+	     "fail-stops."},
+	    {"agent_ping_timeout", KEEL_FLAG_DURATION, &v.agent_ping_timeout, "15secs",
+	     "Interval between the leader's pings of each agent; a ping without a pong by the "
+	     "next one is missed."},
+	    {"max_agent_ping_timeouts", KEEL_FLAG_UINT64, &v.max_agent_ping_timeouts, "5",
+	     "Consecutive missed pings after which an agent is marked unreachable.", .min = "1",
+	     .max = "1000000"},
+	    {"agent_reregister_timeout", KEEL_FLAG_DURATION, &v.agent_reregister_timeout, "10mins",
+	     "After a failover, agents in the registry that have not re-registered within this "
+	     "time are marked unreachable."},
+	    {"registry_max_agent_age", KEEL_FLAG_DURATION, &v.registry_max_agent_age, "2weeks",
+	     "Unreachable and gone agents older than this are pruned from the registry."},
+	    {"registry_max_agent_count", KEEL_FLAG_UINT64, &v.registry_max_agent_count, "102400",
+	     "At most this many unreachable (and gone) agents are kept in the registry.",
+	     .min = "1", .max = "4294967295"},
+	    {"log_auto_initialize", KEEL_FLAG_BOOL, &v.log_auto_initialize, "true",
+	     "Initialise the replicated log automatically when every replica is empty."},
+	};
+	struct keel_flags f;
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	rv = keel_flags_init(&f, table, KEEL_ARRAY_SIZE(table), "KEEL_MASTER_");
+	if (rv == 0)
+		rv = keel_flags_parse(&f, argc, argv, help_out);
+	if (rv == 0 && f.num_args > 0)
+		rv = keel_errf(f.errmsg, -EINVAL,
+			       "unexpected argument \"%s\" (flags are --name=value)", f.args[0]);
+	if (rv < 0 || rv == KEEL_FLAGS_HELP) {
+		if (rv < 0)
+			keel_errf(errmsg, rv, "%s", f.errmsg);
+		keel_flags_free(&f);
+		return rv;
+	}
+	rv = config_fill(out, &f, &v, errmsg);
+	keel_flags_free(&f);
+	if (rv < 0)
+		master_config_free(out);
+	return rv;
+}
+
+void master_config_free(struct master_config *c)
+{
+	keel_free(c->ip);
+	keel_free(c->hostname);
+	keel_free(c->work_dir);
+	keel_free(c->cluster);
+	keel_free(c->coord_url);
+	keel_free(c->flags_json);
+	memset(c, 0, sizeof(*c));
+}
