@@ -73,7 +73,7 @@ for N in "${COUNTS[@]}"; do
 	"$BUILD/tests/tools/keel-emu-agents" --master="$("$CLUSTER" url "$WORK")" --agents="$N" \
 		>"$WORK/emu.out" 2>&1 &
 	EMU_PID=$!
-	wait_for 'grep -q "listening on" "$WORK/emu.out"' 200
+	wait_for 'grep -qs "listening on" "$WORK/emu.out"' 200
 	EMU_PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$WORK/emu.out" | head -n 1)
 	if ! wait_for "wave_done_after -1 $N" 6000; then
 		echo "bench/failover: $N agents did not register" >&2
@@ -118,7 +118,7 @@ for line in open(sys.argv[1]):
     f = line.split()
     rows[int(f[0])].append([float(x) for x in f[1:]])
 mesos = {10000: 4500, 40000: 19000}
-print("%8s %12s %14s %14s %12s %16s %18s" % ("agents", "detection", "elect+recover", "re-register", "after-detect", "re-registr./s", "Mesos 1.5 (after)"))
+print("%8s %12s %14s %14s %12s %16s %18s" % ("agents", "detection", "elect+recover", "re-register", "after-detect", "re-registr./s", "Mesos 1.5 (total)"))
 for n in sorted(rows):
     med = [statistics.median(c) for c in zip(*rows[n])]
     after = med[1] + med[2]

@@ -74,7 +74,7 @@ log "cluster up: $URL"
 
 "$BUILD/tests/tools/keel-emu-agents" --master="$URL" --agents="$AGENTS" >"$WORK/emu.out" 2>&1 &
 EMU_PID=$!
-wait_for 'grep -q "listening on" "$WORK/emu.out"' 100 || fail "emulator did not start"
+wait_for 'grep -qs "listening on" "$WORK/emu.out"' 100 || fail "emulator did not start"
 EMU_PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$WORK/emu.out" | head -n 1)
 wait_for 'wave_done_after -1' 1200 || fail "agents did not all register"
 curl -sf "http://127.0.0.1:$EMU_PORT/emu/ids" | cut -d' ' -f1,2 | sort >"$WORK/ids0"
