@@ -570,8 +570,6 @@ static int store_group_wal(struct replog_store *s, struct store_batch *first,
 				return keel_errf(errmsg, store_lmdb_err(rc),
 						 "begin transaction: %s", mdb_strerror(rc));
 			}
-			if (s->txn_first == NULL)
-				s->txn_deadline = store_now_ns() + STORE_TXN_AGE_NS;
 		}
 		rv = KEEL_FAILPOINT("replog_store_log_map_full"); /* tests: a full map here */
 		if (rv < 0)
@@ -646,10 +644,13 @@ static int store_group_wal(struct replog_store *s, struct store_batch *first,
 		return keel_errf(errmsg, rv, "failpoint after fsync: %s", strerror(-rv));
 	*sticky = false;
 	s->t_durable = last->seq;
-	if (s->txn_last)
+	if (s->txn_last) {
 		s->txn_last->q_next = first;
-	else
+	} else {
 		s->txn_first = first;
+		/* The age counts from when the first group is durable (and reported). */
+		s->txn_deadline = store_now_ns() + STORE_TXN_AGE_NS;
+	}
 	s->txn_last = last;
 	last->q_next = NULL;
 	s->txn_pages += pages;
