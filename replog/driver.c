@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
 #include "store.h"
+#include "trace.h"
 #include "wire.h"
 #include "runtime/alloc.h"
 #include "runtime/err.h"
@@ -18,6 +20,8 @@
 
 #define DRIVER_TICK_DEFAULT 100
 #define DRIVER_PEER_INFLIGHT_MAX 4096
+/* A peer's coalesced messages go out at once beyond this many bytes. */
+#define DRIVER_OUT_MAX (1u << 20)
 
 /* A client operation in flight: its callback and, for APPEND, the bytes (owned). */
 struct driver_op {
@@ -25,6 +29,9 @@ struct driver_op {
 	void *arg;		       /* its argument */
 	void *data;		       /* APPEND bytes, kept until completion */
 	struct driver_op *prev, *next; /* the replica's list of operations not completed */
+	int status;		       /* once completed: its status */
+	uint64_t position;	       /* once completed: its position */
+	struct driver_op *dnext;       /* FIFO of completions waiting for a later loop turn */
 };
 
 /* What one update leaves to do once the store has made `seq` durable. */
@@ -49,6 +56,7 @@ struct replog {
 	char *prefix;			   /* copy of the route prefix */
 	struct keel_http_client **clients; /* per node (NULL for self) */
 	size_t *inflight;		   /* per node: requests not answered */
+	struct keel_buf *out;		   /* per node: messages to send when the drain ends */
 	struct replog_config cfg;	   /* core config */
 	struct replog_core *core;	   /* the core (NULL while failed) */
 	struct replog_store *store;	   /* the store */
@@ -60,9 +68,15 @@ struct replog {
 	struct driver_inbox *in_tail;	   /* last one */
 	bool stepping;			   /* inside driver_drain (no reentry) */
 	bool closing;			   /* replog_close runs */
+	bool failing;			   /* driver_fail runs (store reports ignored) */
 	int failed;			   /* sticky storage failure */
 	struct driver_op *ops;		   /* operations not completed yet */
+	struct driver_op *def_head;	   /* completed, callback deferred to a later turn */
+	struct driver_op *def_tail;	   /* last one */
+	unsigned api_depth;		   /* inside a starting call (callbacks are deferred) */
+	struct keel_async *defer;	   /* runs the deferred callbacks on the next turn */
 	struct replog_metrics m;	   /* counters */
+	struct replog_trace *trace;	   /* latency trace (KEEL_REPLOG_TRACE; NULL: off) */
 	char errmsg[KEEL_ERRMSG_SIZE];	   /* last failure */
 };
 
@@ -76,6 +90,59 @@ static uint64_t driver_rand(struct replog *r)
 	return x;
 }
 
+/* The position a message is about (for the trace): the written, answered or first learned one. */
+static uint64_t driver_msg_position(const struct replog_msg *m)
+{
+	switch (m->type) {
+	case REPLOG_MSG_WRITE_REQ:
+		return m->u.write_req.action.position;
+	case REPLOG_MSG_WRITE_RESP:
+		return m->u.write_resp.position;
+	case REPLOG_MSG_LEARNED:
+		return m->u.learned.n ? m->u.learned.entries[0].position : 0;
+	case REPLOG_MSG_PROMISE_REQ:
+		return m->u.promise_req.position;
+	case REPLOG_MSG_PROMISE_RESP:
+		return m->u.promise_resp.position;
+	default:
+		return 0;
+	}
+}
+
+/* Runs an operation's callback and frees it. */
+static void driver_op_fire(struct replog *r, struct driver_op *op)
+{
+	keel_free(op->data);
+	op->data = NULL;
+	if (op->cb)
+		op->cb(r, op->status, op->position, op->arg);
+	keel_free(op);
+}
+
+/* Runs the deferred callbacks, oldest first (including any queued while they run). */
+static void driver_run_deferred(struct replog *r)
+{
+	while (r->def_head) {
+		struct driver_op *op = r->def_head;
+		r->def_head = op->dnext;
+		if (r->def_head == NULL)
+			r->def_tail = NULL;
+		driver_op_fire(r, op);
+	}
+}
+
+static void driver_on_defer(struct keel_async *a, void *arg)
+{
+	(void)a;
+	driver_run_deferred(arg);
+}
+
+/*
+ * Completes an operation. Its callback never runs inside the call that
+ * started it (replog.h): a completion decided inside a starting call, or
+ * behind one still waiting, goes to a FIFO that a keel_async drains on a
+ * later loop turn, so callbacks also keep their order.
+ */
 static void driver_complete(struct replog *r, const struct replog_completion *c)
 {
 	struct driver_op *op = c->cookie;
@@ -90,10 +157,21 @@ static void driver_complete(struct replog *r, const struct replog_completion *c)
 		op->next->prev = op->prev;
 	if (c->op == REPLOG_OP_APPEND && c->status == 0)
 		r->m.appends++;
-	keel_free(op->data);
-	if (op->cb)
-		op->cb(r, c->status, c->position, op->arg);
-	keel_free(op);
+	REPLOG_TRACE(r->trace, "done", c->op, c->position, (uint64_t)-c->status);
+	op->status = c->status;
+	op->position = c->position;
+	if (r->api_depth == 0 && r->def_head == NULL) {
+		driver_op_fire(r, op);
+		return;
+	}
+	op->dnext = NULL;
+	if (r->def_tail)
+		r->def_tail->dnext = op;
+	else
+		r->def_head = op;
+	r->def_tail = op;
+	if (op == r->def_head)
+		keel_async_send(r->defer);
 }
 
 static void driver_pending_free(struct replog *r, struct driver_pending *p)
@@ -124,26 +202,52 @@ static void driver_on_response(int err, const struct keel_http_response *resp, v
 	keel_free(q);
 }
 
-static void driver_send(struct replog *r, unsigned node, struct keel_buf *body)
+/* POSTs the messages coalesced for `node` as one batch (they are lost on failure). */
+static void driver_post(struct replog *r, unsigned node)
 {
 	static const struct keel_http_client_cbs cbs = {.on_done = driver_on_response};
+	struct keel_buf *body = &r->out[node];
 	char path[256];
 	struct driver_req *q;
 
+	if (keel_buf_size(body) == 0)
+		return;
 	if (r->clients[node] == NULL || r->inflight[node] >= DRIVER_PEER_INFLIGHT_MAX)
-		return; /* messages may be lost: retransmitted on ticks */
+		goto out; /* messages may be lost: retransmitted on ticks */
 	q = keel_malloc(sizeof(*q));
 	if (q == NULL)
-		return;
+		goto out;
 	q->r = r;
 	q->node = node;
 	snprintf(path, sizeof(path), "%s/batch", r->prefix);
 	if (keel_http_client_request(r->clients[node], "POST", path, NULL, "application/x-protobuf",
 				     keel_buf_rptr(body), keel_buf_size(body), &cbs, q) < 0) {
 		keel_free(q);
-		return;
+		goto out;
 	}
 	r->inflight[node]++;
+out:
+	keel_buf_clear(body);
+}
+
+/*
+ * Queues an encoded batch for `node`. Everything queued during one drain
+ * (driver_drain) leaves as one request per peer when it ends: an encoded
+ * Batch is a repeated field, so batches concatenate into one. Under load
+ * that turns dozens of requests per peer into one (measured: docs/replog.md).
+ */
+static void driver_send(struct replog *r, unsigned node, struct keel_buf *body)
+{
+	if (keel_buf_append(&r->out[node], keel_buf_rptr(body), keel_buf_size(body)) < 0)
+		return; /* lost: retransmitted on ticks */
+	if (keel_buf_size(&r->out[node]) >= DRIVER_OUT_MAX)
+		driver_post(r, node);
+}
+
+static void driver_flush_out(struct replog *r)
+{
+	for (unsigned i = 0; i < r->cfg.nodes; i++)
+		driver_post(r, i);
 }
 
 static void driver_inbox_push(struct replog *r, struct driver_inbox *in)
@@ -159,6 +263,7 @@ static void driver_inbox_push(struct replog *r, struct driver_inbox *in)
 /* Carries out a pending update: messages out (self ones to the inbox), then completions. */
 static void driver_dispatch(struct replog *r, struct driver_pending *p)
 {
+	REPLOG_TRACE(r->trace, "dispatch", p->seq, 0, 0);
 	for (unsigned i = 0; p->bodies && i < r->cfg.nodes; i++) {
 		if (keel_buf_size(&p->bodies[i]) == 0)
 			continue;
@@ -230,6 +335,7 @@ static int driver_take_update(struct replog *r, const struct replog_update *u)
 			     : replog_store_submit_lazy(r->store, u->writes, u->n_writes, &seq);
 		if (rv < 0)
 			return keel_errf(r->errmsg, rv, "store: %s", replog_store_errmsg(r->store));
+		REPLOG_TRACE(r->trace, "submit", seq, u->sync, u->n_writes);
 	}
 	if (u->n_msgs == 0 && u->n_done == 0)
 		return 0;
@@ -247,6 +353,8 @@ static int driver_take_update(struct replog *r, const struct replog_update *u)
 			const struct replog_msg *m = &u->msgs[i];
 			if (m->to >= r->cfg.nodes)
 				continue;
+			REPLOG_TRACE(r->trace, "out", m->type, driver_msg_position(m),
+				     m->to | (uint64_t)p->seq << 8);
 			rv = replog_wire_encode(m, 1, &p->bodies[m->to], r->errmsg);
 			if (rv < 0) {
 				driver_pending_free(r, p);
@@ -283,6 +391,18 @@ static void driver_fail(struct replog *r, int rv)
 	r->core = NULL;
 	driver_fail_pending(r, rv == -ENOSPC ? -ENOSPC : -EIO);
 	driver_fail_ops(r, rv == -ENOSPC ? -ENOSPC : -EIO);
+	/*
+	 * The new core is built from what LMDB holds. When the core failed (not
+	 * the store), the store still holds its writes, submitted and durable or
+	 * on their way, some only in the write-ahead log: wait for all of them
+	 * to reach LMDB first, or the new core would act on an older promise than
+	 * the one it made durable. This blocks the loop on the disk, once, on
+	 * this error path only. After a store failure, recover does that job.
+	 */
+	r->failing = true; /* the flush reports through on_durable: recover handles it */
+	if (replog_store_error(r->store) == 0)
+		replog_store_flush(r->store);
+	r->failing = false;
 	if (replog_store_recover(r->store) < 0) {
 		r->failed = -EIO;
 		return;
@@ -334,19 +454,24 @@ static void driver_drain(struct replog *r)
 			struct replog_event ev = {.type = REPLOG_EV_RECEIVE,
 						  .msg = &in->batch.msgs[i]};
 			r->m.msgs_recv++;
+			REPLOG_TRACE(r->trace, "in", ev.msg->type, driver_msg_position(ev.msg),
+				     ev.msg->from);
 			driver_step(r, &ev);
 		}
 		replog_wire_batch_free(&in->batch);
 		keel_free(in);
 	}
 	r->stepping = false;
+	driver_flush_out(r);
 }
 
 static void driver_on_durable(struct replog_store *s, uint64_t seq, int status, void *arg)
 {
 	struct replog *r = arg;
 	(void)s;
-	(void)seq;
+	if (r->failing)
+		return;
+	REPLOG_TRACE(r->trace, "durable", seq, (uint64_t)-status, 0);
 	if (status < 0) {
 		keel_errf(r->errmsg, status, "store: %s", replog_store_errmsg(r->store));
 		driver_fail(r, status);
@@ -360,6 +485,7 @@ static void driver_on_tick(struct keel_timer *t, void *arg)
 	struct replog_event ev = {.type = REPLOG_EV_TICK};
 	unsigned base = r->opts.tick_ms;
 
+	REPLOG_TRACE(r->trace, "tick", 0, 0, 0);
 	driver_step(r, &ev);
 	driver_drain(r);
 	keel_timer_start(t, base + driver_rand(r) % (base / 2 + 1), 0);
@@ -456,7 +582,9 @@ int replog_open(struct keel_loop *loop, const struct replog_options *opts, struc
 	r->peers = keel_calloc(opts->nodes, sizeof(*r->peers));
 	r->clients = keel_calloc(opts->nodes, sizeof(*r->clients));
 	r->inflight = keel_calloc(opts->nodes, sizeof(*r->inflight));
-	if (r->prefix == NULL || r->peers == NULL || r->clients == NULL || r->inflight == NULL) {
+	r->out = keel_calloc(opts->nodes, sizeof(*r->out));
+	if (r->prefix == NULL || r->peers == NULL || r->clients == NULL || r->inflight == NULL ||
+	    r->out == NULL) {
 		rv = keel_errf(errmsg, -ENOMEM, "replog: out of memory");
 		goto fail;
 	}
@@ -467,12 +595,21 @@ int replog_open(struct keel_loop *loop, const struct replog_options *opts, struc
 	r->cfg.incarnation = (uint32_t)(keel_loop_clock_ns() / 1000);
 	r->m.ensemble = opts->nodes;
 
+	/* A latency trace for profiling (replog/trace.h): off unless the environment asks. */
+	const char *trace = getenv("KEEL_REPLOG_TRACE");
+	rv = replog_trace_open(trace, opts->self, "loop", &r->trace);
+	if (rv < 0) {
+		keel_errf(errmsg, rv, "trace %s: %s", trace, strerror(-rv));
+		goto fail;
+	}
 	struct replog_store_config scfg = {.path = opts->path,
 					   .map_size = opts->map_size,
 					   .map_max = opts->map_max,
 					   .loop = loop,
 					   .on_durable = driver_on_durable,
-					   .arg = r};
+					   .arg = r,
+					   .trace = trace,
+					   .trace_node = opts->self};
 	rv = replog_store_open(&scfg, &r->store, errmsg);
 	if (rv < 0)
 		goto fail;
@@ -496,6 +633,9 @@ int replog_open(struct keel_loop *loop, const struct replog_options *opts, struc
 			  rv == -EEXIST ? "already taken" : strerror(-rv));
 		goto fail;
 	}
+	rv = keel_async_new(loop, driver_on_defer, r, &r->defer, errmsg);
+	if (rv < 0)
+		goto fail;
 	rv = keel_timer_new(loop, driver_on_tick, r, &r->tick);
 	if (rv == 0)
 		rv = keel_timer_start(r->tick, 1, 0);
@@ -527,6 +667,9 @@ void replog_close(struct replog *r)
 	driver_flush_pending(r);
 	driver_fail_pending(r, -ECANCELED);
 	driver_fail_ops(r, -ECANCELED);
+	driver_run_deferred(r); /* decided earlier; their callbacks run now, in order */
+	if (r->defer)
+		keel_async_close(r->defer);
 	while (r->in_head) {
 		struct driver_inbox *in = r->in_head;
 		r->in_head = in->next;
@@ -537,8 +680,12 @@ void replog_close(struct replog *r)
 		keel_http_client_free(r->clients[i]); /* answers -ECANCELED: q->r still valid */
 	replog_core_free(r->core);
 	replog_store_close(r->store);
+	replog_trace_close(r->trace);
 	keel_free(r->clients);
 	keel_free(r->inflight);
+	for (unsigned i = 0; r->out && i < r->opts.nodes; i++)
+		keel_buf_free(&r->out[i]);
+	keel_free(r->out);
 	keel_free(r->peers);
 	keel_free(r->prefix);
 	keel_free(r);
@@ -576,11 +723,13 @@ static int driver_submit(struct replog *r, struct replog_event *ev, struct drive
 
 	if (op == NULL)
 		return keel_errf(r->errmsg, -ENOMEM, "out of memory");
+	REPLOG_TRACE(r->trace, "api", ev->type, ev->len, 0);
 	ev->cookie = op;
 	op->next = r->ops;
 	if (r->ops)
 		r->ops->prev = op;
 	r->ops = op;
+	r->api_depth++;
 	rv = driver_step(r, ev);
 	if (rv < 0) {
 		/* Refused before any state changed: no completion will come. */
@@ -592,9 +741,11 @@ static int driver_submit(struct replog *r, struct replog_event *ev, struct drive
 			op->next->prev = op->prev;
 		keel_free(op->data);
 		keel_free(op);
+		r->api_depth--;
 		return rv;
 	}
 	driver_drain(r);
+	r->api_depth--;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* keel-log: initialize, run, read, dump and benchmark replog replicas from the command line. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,7 @@ struct rep {
 	struct keel_loop *loop;		/* loop */
 	struct replog *r;		/* the replica */
 	bool electing;			/* a START is pending */
+	bool elected;			/* the writer was elected and no append failed since */
 	struct keel_http_req **waiting; /* append requests waiting for an election */
 	void **waiting_body;		/* their copied bodies */
 	size_t *waiting_len;		/* their lengths */
@@ -273,6 +275,7 @@ static void rep_append_done(struct replog *r, int status, uint64_t position, voi
 	char text[64];
 	(void)r;
 	if (status < 0) {
+		rep.elected = false; /* the writer may be dead: start it again next time */
 		snprintf(text, sizeof(text), "append failed: %s\n", strerror(-status));
 		keel_http_respond_text(req, 503, text);
 		return;
@@ -284,6 +287,8 @@ static void rep_append_done(struct replog *r, int status, uint64_t position, voi
 static void rep_do_append(struct keel_http_req *req, const void *body, size_t len)
 {
 	int rv = replog_writer_append(rep.r, body, len, rep_append_done, req);
+	if (rv == -ENOTCONN)
+		rep.elected = false;
 	if (rv < 0) {
 		char text[64];
 		snprintf(text, sizeof(text), "append refused: %s\n", strerror(-rv));
@@ -297,6 +302,7 @@ static void rep_start_done(struct replog *r, int status, uint64_t position, void
 	(void)position;
 	(void)arg;
 	rep.electing = false;
+	rep.elected = status == 0;
 	for (size_t i = 0; i < rep.n_waiting; i++) {
 		if (status < 0)
 			keel_http_respond_text(rep.waiting[i], 503, "election failed\n");
@@ -311,9 +317,16 @@ static void rep_on_append(struct keel_http_req *req, void *arg)
 {
 	size_t len;
 	const char *body = keel_http_req_body(req, &len);
+	int rv = 0;
 	(void)arg;
 
-	if (rep.electing || replog_writer_start(rep.r, rep_start_done, NULL) == 0) {
+	/* Elect on demand (an election already running, or one started now: wait for it). */
+	if (!rep.elected && !rep.electing) {
+		rv = replog_writer_start(rep.r, rep_start_done, NULL);
+		if (rv == -EALREADY)
+			rep.elected = true;
+	}
+	if (rep.electing || (!rep.elected && rv == 0)) {
 		/* Not elected yet: wait for the election (started now or earlier). */
 		rep.electing = true;
 		rep.waiting = realloc(rep.waiting, (rep.n_waiting + 1) * sizeof(*rep.waiting));
@@ -424,6 +437,14 @@ static int cmd_replica(void)
 			"keel-log replica: need --path, --peers=H:P,... and --self < peers\n");
 		return 2;
 	}
+	/*
+	 * A long-running daemon: keep freed memory instead of giving it back to
+	 * the kernel after each burst (glibc's default trims the heap and maps
+	 * large buffers afresh, and every page then faults in again: measured,
+	 * docs/replog.md).
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	if (keel_loop_new(&rep.loop, NULL, errmsg) < 0 ||
 	    keel_http_server_new(rep.loop, peers[o.self].host, peers[o.self].port, NULL, &srv,
 				 errmsg) < 0) {

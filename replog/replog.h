@@ -22,9 +22,12 @@
  *
  * Callbacks: every operation that takes a callback either fails
  * synchronously (negative errno, no callback ever) or returns 0 and calls
- * back exactly once, on the loop thread. The callback may run before the
- * starting call returns (a catch-up that completes at once, or a storage
- * failure during the call): do not hold state the callback needs unset.
+ * back exactly once, on the loop thread, and never before the starting call
+ * has returned: an outcome decided during the call (a catch-up that
+ * completes at once, a storage failure) is delivered on a later loop turn.
+ * Callbacks of one replica run in the order their operations completed
+ * (appends and truncates in position order). replog_close runs every
+ * callback still owed before it returns.
  *
  * Caveats.
  * - Fork: the replica holds LMDB handles and a thread; never use one in a

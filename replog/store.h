@@ -12,34 +12,42 @@
 
 /*
  * One store is one replica's disk: an LMDB environment in a directory, with
- * two databases, "meta" (one record) and "actions" (keyed by big-endian
- * position); record.h has the byte layout, every record carries a version
- * byte and a CRC-32C and a damaged one is refused (-EBADMSG), never skipped.
+ * three databases, "meta" (the metadata record and the write-ahead log's
+ * state), "actions" (keyed by big-endian position) and "learned" (learned
+ * marks, same keys), plus a write-ahead log file "wal". record.h has the
+ * byte layouts; every record carries a CRC-32C and a damaged one is refused
+ * (-EBADMSG), never skipped.
  *
  * Writing. The loop thread hands the core's writes over with
  * replog_store_submit, which copies them, numbers the submission (seq 1, 2,
  * ...) and queues it; it never touches the disk. A storage thread takes
- * everything queued at once and commits it as one LMDB transaction followed
- * by an fsync (group commit: what arrives while a commit+fsync is in flight
- * goes into the next one), then reports "every seq <= N is durable" to the
- * loop through a keel_async: on_durable(N, 0) runs on the loop thread.
+ * everything queued at once (a group: what arrives while one group is being
+ * made durable goes into the next) and makes it durable with one fdatasync
+ * of the write-ahead log, or, for large groups and truncations, with an
+ * LMDB commit (store_int.h explains when); then it reports "every seq <= N
+ * is durable" to the loop through a keel_async: on_durable(N, 0) runs on the
+ * loop thread. A learned ACTION write whose action is already stored under
+ * the same ballot is stored as a small learned mark, not again in full.
  *
  * Reading. replog_store_read, from the loop thread, sees every submitted
- * write, durable or not: queued writes sit in an in-memory overlay until
- * their commit has been reported.
+ * write, durable or not: submissions sit in an in-memory overlay until LMDB
+ * has committed them (which, for those made durable by the log, happens
+ * later, in the background).
  *
- * Failure. When a commit fails, on_durable(seq, -errno) runs once (seq = the
- * last durable one), nothing after the failed transaction is committed and
+ * Failure. When a group fails, on_durable(seq, -errno) runs once (seq = the
+ * last durable one), nothing after the failed group is made durable and
  * every later submit fails with the same error. The writes of the failed
- * transaction are not on disk but the core that produced them thinks they
- * are: the driver must throw the core away, call replog_store_recover and
- * build a new core from the store (replog_store_meta + replog_store_scan).
- * -ENOSPC (file system full or LMDB map full and not growable) is
- * recoverable: the transaction was aborted, nothing committed is lost, and
- * writes succeed again once there is space. Any other error (an fsync that
- * returned EIO above all) is sticky: after a failed fsync nobody knows what
- * reached the disk, so the store refuses every write until it is closed and
- * opened again, and never reports those writes durable.
+ * group are not on disk but the core that produced them thinks they are:
+ * the driver must throw the core away, call replog_store_recover and build a
+ * new core from the store (replog_store_meta + replog_store_scan). -ENOSPC
+ * (file system full or LMDB map full and not growable) is recoverable: the
+ * group was refused before anything of it reached the disk, every durable
+ * write is in LMDB, and writes succeed again once there is space. Any other
+ * error (an fsync that returned EIO above all) is sticky: after a failed
+ * fsync nobody knows what reached the disk, so the store refuses every
+ * write until it is closed and opened again, and never reports those writes
+ * durable. Durable writes the failure kept out of LMDB are in the log; the
+ * next open applies them.
  *
  * Threads: every function is for the loop thread (or, with no loop, the one
  * thread using the store); the storage thread is internal. Fork: an open
@@ -61,24 +69,29 @@ struct replog_store_config {
 	struct keel_loop *loop; /* loop that gets on_durable; NULL: poll with replog_store_flush */
 	replog_store_durable_cb on_durable; /* durability reports (may be NULL) */
 	void *arg;			    /* passed to on_durable */
+	const char *trace;		    /* latency trace prefix (replog/trace.h); NULL: off */
+	unsigned trace_node;		    /* node index in the trace file's name */
 };
 
 /* Counters since open (replog_store_stats). */
 struct replog_store_stats {
 	uint64_t submits;    /* replog_store_submit calls that queued something */
 	uint64_t writes;     /* individual writes committed */
+	uint64_t groups;     /* groups made durable (one log record or direct commit each) */
 	uint64_t commits;    /* LMDB transactions committed */
-	uint64_t fsyncs;     /* fsyncs completed */
-	uint64_t batch_max;  /* most submissions in one transaction */
-	uint64_t batch_last; /* submissions in the latest transaction */
+	uint64_t fsyncs;     /* fdatasyncs: one per log record, two per LMDB commit */
+	uint64_t batch_max;  /* most submissions in one group */
+	uint64_t batch_last; /* submissions in the latest group */
 	uint64_t map_size;   /* current LMDB map size in bytes */
 	uint64_t map_grows;  /* times the map was grown */
 };
 
 /*
  * Opens (creating if needed) the store in cfg->path and starts its storage
- * thread. The metadata record is checked here (-EBADMSG if damaged); actions
- * are checked by replog_store_scan and replog_store_read. Errors: -EINVAL,
+ * thread. What the write-ahead log holds beyond LMDB is applied first (a
+ * damaged record inside the log's valid chain, or a gap, is -EBADMSG). The
+ * metadata record is checked here (-EBADMSG if damaged); actions and learned
+ * marks are checked by replog_store_scan and replog_store_read. Errors: -EINVAL,
  * -ENOMEM, -EBADMSG, or an errno from LMDB / the file system, with a message.
  */
 int replog_store_open(const struct replog_store_config *cfg, struct replog_store **out,
@@ -115,8 +128,8 @@ int replog_store_submit(struct replog_store *s, const struct replog_write *w, si
 /*
  * Like replog_store_submit, for writes that need no prompt fsync (the core's
  * updates without `sync`, e.g. learned marks): they wait up to 5 ms for an
- * urgent submission to share its transaction (and fsync) instead of costing
- * one of their own. Still committed in order: a later urgent submission, a
+ * urgent submission to share its group (and fsync) instead of costing one
+ * of their own. Still committed in order: a later urgent submission, a
  * flush or close commits them first.
  */
 int replog_store_submit_lazy(struct replog_store *s, const struct replog_write *w, size_t n,
@@ -135,7 +148,11 @@ void replog_store_release_reads(struct replog_store *s);
 /* The replog_store_ops for a core reading through this store. */
 struct replog_store_ops replog_store_ops(struct replog_store *s);
 
-/* Blocks until every submission so far is durable: 0 or the store's error. For tools and tests. */
+/*
+ * Blocks until every submission so far is durable and committed to LMDB (so
+ * that replog_store_scan sees it): 0 or the store's error. For tools and
+ * tests.
+ */
 int replog_store_flush(struct replog_store *s);
 
 /*

@@ -1,355 +1,39 @@
-/* The replog store on LMDB: overlay of queued writes, storage thread with group commit + fsync. */
-#include "store.h"
+/* The replog store on LMDB, loop side: open, submissions and their overlay, reads, reports. */
+#include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <lmdb.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "record.h"
 #include "runtime/alloc.h"
-#include "runtime/err.h"
-#include "runtime/failpoint.h"
 #include "runtime/loop.h"
 
 #define STORE_MAP_DEFAULT (64u << 20)
-/* How long lazy submissions wait for an urgent one to share its transaction. */
-#define STORE_LAZY_NS 5000000
-
-/* One submission: its writes, copied, with values in the same allocation. */
-struct store_batch {
-	uint64_t seq;		     /* submission number */
-	size_t n;		     /* number of writes */
-	struct replog_write *w;	     /* the writes (values point into this allocation) */
-	struct store_batch *q_next;  /* storage queue link (under mu) */
-	struct store_batch *ov_prev; /* overlay list, older (loop thread) */
-	struct store_batch *ov_next; /* overlay list, newer (loop thread) */
-};
-
-struct replog_store {
-	struct replog_store_config cfg; /* copy of the config (path not owned after open) */
-	MDB_env *env;			/* the environment */
-	MDB_dbi dbi_meta;		/* "meta" database */
-	MDB_dbi dbi_actions;		/* "actions" database */
-	MDB_txn *rtxn;		   /* loop thread's reusable read transaction (reset when idle) */
-	pthread_rwlock_t map_lock; /* readers vs. the storage thread resizing the map */
-	struct keel_async *async;  /* wakes the loop on a durability report */
-
-	/* Loop thread only. */
-	struct store_batch *ov_old;    /* overlay: oldest uncommitted submission */
-	struct store_batch *ov_new;    /* overlay: newest */
-	uint64_t next_seq;	       /* last seq handed out */
-	uint64_t durable_seq;	       /* highest seq reported durable to the loop */
-	bool error_reported;	       /* on_durable already told of the current failure */
-	void **reads;		       /* copies handed out by replog_store_read */
-	size_t n_reads;		       /* number of copies */
-	size_t cap_reads;	       /* capacity of reads */
-	char errmsg[KEEL_ERRMSG_SIZE]; /* last loop-side error */
-
-	/* Shared with the storage thread, under mu. */
-	pthread_mutex_t mu;		      /* guards the fields below */
-	pthread_cond_t cond_work;	      /* the thread waits for work or stop */
-	pthread_cond_t cond_done;	      /* flush waits for progress */
-	struct store_batch *q_head;	      /* queued, not yet taken by the thread */
-	struct store_batch *q_tail;	      /* last queued */
-	bool q_urgent;			      /* the queue holds a non-lazy submission */
-	uint64_t committed_seq;		      /* highest seq durable on disk */
-	uint64_t taken_seq;		      /* highest seq the thread has taken */
-	int error;			      /* 0 or the failure that stops writes */
-	bool error_sticky;		      /* the failure cannot be recovered (fsync) */
-	bool stop;			      /* close asked the thread to finish */
-	struct replog_store_stats stats;      /* counters */
-	char thread_errmsg[KEEL_ERRMSG_SIZE]; /* the thread's failure message */
-	pthread_t thread;		      /* the storage thread */
-	bool thread_started;		      /* thread is joinable */
-};
-
-static int store_lmdb_err(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return -EBADMSG;
-	default:
-		return rc > 0 ? -rc : -EIO;
-	}
-}
-
-/* --- Storage thread. --- */
-
-static int store_apply(struct replog_store *s, MDB_txn *txn, const struct replog_write *w,
-		       bool *map_full, char *errmsg)
-{
-	unsigned char key[REPLOG_RECORD_KEY_SIZE];
-	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-	int rc;
-
-	switch (w->kind) {
-	case REPLOG_WRITE_META: {
-		unsigned char rec[REPLOG_RECORD_META_SIZE];
-		replog_record_meta_encode(&w->meta, rec);
-		k.mv_size = 4;
-		k.mv_data = "meta";
-		v.mv_size = sizeof(rec);
-		v.mv_data = rec;
-		rc = mdb_put(txn, s->dbi_meta, &k, &v, 0);
-		*map_full = rc == MDB_MAP_FULL;
-		if (rc)
-			return keel_errf(errmsg, store_lmdb_err(rc), "write metadata: %s",
-					 mdb_strerror(rc));
-		return 0;
-	}
-	case REPLOG_WRITE_ACTION:
-		replog_record_key(w->action.position, key);
-		v.mv_size = replog_record_action_size(&w->action);
-		v.mv_data = NULL;
-		rc = mdb_put(txn, s->dbi_actions, &k, &v, MDB_RESERVE);
-		*map_full = rc == MDB_MAP_FULL;
-		if (rc)
-			return keel_errf(errmsg, store_lmdb_err(rc), "write action %" PRIu64 ": %s",
-					 w->action.position, mdb_strerror(rc));
-		replog_record_action_encode(&w->action, v.mv_data);
-		return 0;
-	case REPLOG_WRITE_DELETE_BELOW: {
-		/* Cost proportional to the entries present below, never to the range. */
-		MDB_cursor *cur;
-		uint64_t pos;
-		rc = mdb_cursor_open(txn, s->dbi_actions, &cur);
-		if (rc)
-			return keel_errf(errmsg, store_lmdb_err(rc), "truncate: %s",
-					 mdb_strerror(rc));
-		for (;;) {
-			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-			if (rc == MDB_NOTFOUND) {
-				rc = 0;
-				break;
-			}
-			if (rc)
-				break;
-			if (replog_record_key_decode(k.mv_data, k.mv_size, &pos) < 0) {
-				mdb_cursor_close(cur);
-				return keel_errf(errmsg, -EBADMSG, "truncate: key of %zu bytes",
-						 k.mv_size);
-			}
-			if (pos >= w->below)
-				break;
-			rc = mdb_cursor_del(cur, 0);
-			if (rc)
-				break;
-		}
-		mdb_cursor_close(cur);
-		*map_full = rc == MDB_MAP_FULL;
-		if (rc)
-			return keel_errf(errmsg, store_lmdb_err(rc),
-					 "truncate below %" PRIu64 ": %s", w->below,
-					 mdb_strerror(rc));
-		return 0;
-	}
-	default:
-		return keel_errf(errmsg, -EINVAL, "unknown write kind %u", w->kind);
-	}
-}
-
-/* Grows the map (doubling, capped at map_max); false when it cannot. */
-static bool store_grow_map(struct replog_store *s)
-{
-	size_t cur, next;
-	int rc;
-
-	pthread_mutex_lock(&s->mu);
-	cur = (size_t)s->stats.map_size;
-	pthread_mutex_unlock(&s->mu);
-	if (s->cfg.map_max <= cur)
-		return false;
-	next = cur > s->cfg.map_max / 2 ? s->cfg.map_max : cur * 2;
-	pthread_rwlock_wrlock(&s->map_lock);
-	rc = mdb_env_set_mapsize(s->env, next);
-	pthread_rwlock_unlock(&s->map_lock);
-	if (rc)
-		return false;
-	pthread_mutex_lock(&s->mu);
-	s->stats.map_size = next;
-	s->stats.map_grows++;
-	pthread_mutex_unlock(&s->mu);
-	return true;
-}
-
-/*
- * Commits one group: all its writes in one transaction, then the fsync that
- * makes the meta page durable (MDB_NOMETASYNC: the commit synced the data
- * pages before writing the meta page, so the meta page never points at
- * pages that are not on disk). Sets *sticky for failures after which the
- * disk state is unknown.
- */
-static int store_commit_group(struct replog_store *s, struct store_batch *group, bool *sticky,
-			      char *errmsg)
-{
-	MDB_txn *txn;
-	bool map_full;
-	int rc, rv;
-
-	*sticky = false;
-	for (;;) {
-		map_full = false;
-		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-		if (rc) {
-			*sticky = true;
-			return keel_errf(errmsg, store_lmdb_err(rc), "begin transaction: %s",
-					 mdb_strerror(rc));
-		}
-		rv = 0;
-		for (struct store_batch *b = group; b && rv == 0; b = b->q_next)
-			for (size_t i = 0; i < b->n && rv == 0; i++)
-				rv = store_apply(s, txn, &b->w[i], &map_full, errmsg);
-		if (rv == 0) {
-			rv = KEEL_FAILPOINT("replog_store_before_commit");
-			if (rv < 0)
-				keel_errf(errmsg, rv, "failpoint before commit: %s", strerror(-rv));
-		}
-		if (rv < 0) {
-			mdb_txn_abort(txn);
-			if (map_full && store_grow_map(s))
-				continue;
-			if (map_full)
-				keel_errf(errmsg, -ENOSPC,
-					  "LMDB map full at %" PRIu64
-					  " bytes and map_max reached: raise the map size",
-					  s->stats.map_size);
-			*sticky = rv != -ENOSPC;
-			return rv;
-		}
-		rc = mdb_txn_commit(txn);
-		if (rc == MDB_MAP_FULL && store_grow_map(s))
-			continue;
-		if (rc) {
-			/* The commit wrote nothing the meta page points at: safe unless it was I/O.
-			 */
-			rv = store_lmdb_err(rc);
-			*sticky = rv != -ENOSPC;
-			return keel_errf(errmsg, rv, "commit: %s", mdb_strerror(rc));
-		}
-		break;
-	}
-	rv = KEEL_FAILPOINT("replog_store_before_fsync");
-	if (rv == 0) {
-		rc = mdb_env_sync(s->env, 1);
-		rv = store_lmdb_err(rc);
-	}
-	if (rv < 0) {
-		*sticky = true;
-		return keel_errf(errmsg, rv,
-				 "fsync failed (%s): what reached the disk is unknown, the store "
-				 "takes no more writes until reopened",
-				 strerror(-rv));
-	}
-	rv = KEEL_FAILPOINT("replog_store_after_fsync");
-	if (rv < 0) {
-		*sticky = true;
-		return keel_errf(errmsg, rv, "failpoint after fsync: %s", strerror(-rv));
-	}
-	return 0;
-}
-
-static void *store_thread_main(void *arg)
-{
-	struct replog_store *s = arg;
-	char errmsg[KEEL_ERRMSG_SIZE];
-
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		struct store_batch *group, *last;
-		uint64_t n_batches = 0, n_writes = 0;
-		bool sticky;
-		int rv;
-
-		while (!s->stop && (s->q_head == NULL || s->error))
-			pthread_cond_wait(&s->cond_work, &s->mu);
-		if (s->q_head == NULL || s->error)
-			break; /* stopping, nothing (more) to commit */
-		if (!s->q_urgent && !s->stop) {
-			/* Only lazy writes: give an urgent one STORE_LAZY_NS to join them. */
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += STORE_LAZY_NS;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			while (!s->q_urgent && !s->stop && !s->error &&
-			       pthread_cond_timedwait(&s->cond_work, &s->mu, &until) == 0)
-				;
-			if (s->error || s->q_head == NULL)
-				continue;
-		}
-		s->q_urgent = false;
-		group = s->q_head;
-		last = s->q_tail;
-		s->q_head = s->q_tail = NULL;
-		s->taken_seq = last->seq;
-		pthread_mutex_unlock(&s->mu);
-
-		for (struct store_batch *b = group; b; b = b->q_next) {
-			n_batches++;
-			n_writes += b->n;
-		}
-		errmsg[0] = '\0';
-		rv = store_commit_group(s, group, &sticky, errmsg);
-
-		pthread_mutex_lock(&s->mu);
-		if (rv == 0) {
-			s->committed_seq = last->seq;
-			s->stats.commits++;
-			s->stats.fsyncs++;
-			s->stats.writes += n_writes;
-			s->stats.batch_last = n_batches;
-			if (n_batches > s->stats.batch_max)
-				s->stats.batch_max = n_batches;
-		} else {
-			s->error = rv;
-			s->error_sticky = sticky;
-			memcpy(s->thread_errmsg, errmsg, sizeof(errmsg));
-		}
-		/* `group` belongs to the loop from here on; never touch it again. */
-		pthread_cond_broadcast(&s->cond_done);
-		if (s->async)
-			keel_async_send(s->async);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-/* --- Loop side. --- */
 
 static void store_batch_free(struct store_batch *b)
 {
 	keel_free(b);
 }
 
-/* Drops committed submissions from the overlay and tells the driver. */
+/* Drops submissions LMDB holds from the overlay and reports durability to the driver. */
 void replog_store_poll(struct replog_store *s)
 {
-	uint64_t committed;
+	uint64_t committed, applied;
 	int error;
 
 	pthread_mutex_lock(&s->mu);
 	committed = s->committed_seq;
+	applied = s->applied_seq;
 	error = s->error;
 	if (error && !s->error_reported)
 		memcpy(s->errmsg, s->thread_errmsg, sizeof(s->errmsg));
 	pthread_mutex_unlock(&s->mu);
 
-	while (s->ov_old && s->ov_old->seq <= committed) {
+	while (s->ov_old && s->ov_old->seq <= applied) {
 		struct store_batch *b = s->ov_old;
 		s->ov_old = b->ov_next;
 		if (s->ov_old)
@@ -376,16 +60,76 @@ static void store_async_cb(struct keel_async *a, void *arg)
 	replog_store_poll(arg);
 }
 
+/*
+ * One attempt at the opening transaction: the databases, then everything of
+ * the write-ahead log that LMDB does not hold yet, then a new epoch for this
+ * session's log records (store_wal.c says why), all in one commit.
+ */
+static int store_open_txn(struct replog_store *s, bool *map_full, char *errmsg)
+{
+	MDB_val k = {.mv_size = 3, .mv_data = "wal"}, v;
+	uint64_t epoch = 0, applied = 0, last;
+	MDB_txn *txn;
+	int rc, rv;
+
+	*map_full = false;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return keel_errf(errmsg, store_lmdb_err(rc), "begin: %s", mdb_strerror(rc));
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "actions", MDB_CREATE, &s->dbi_actions);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "learned", MDB_CREATE, &s->dbi_learned);
+	if (rc) {
+		mdb_txn_abort(txn);
+		*map_full = rc == MDB_MAP_FULL;
+		return keel_errf(errmsg, store_lmdb_err(rc), "open databases in %s: %s",
+				 s->cfg.path, mdb_strerror(rc));
+	}
+	rc = mdb_get(txn, s->dbi_meta, &k, &v);
+	if (rc == 0)
+		rv = replog_record_wal_state_decode(v.mv_data, v.mv_size, &epoch, &applied, errmsg);
+	else if (rc == MDB_NOTFOUND)
+		rv = 0;
+	else
+		rv = keel_errf(errmsg, store_lmdb_err(rc), "read wal state: %s", mdb_strerror(rc));
+	if (rv == 0)
+		rv = store_wal_replay(s, txn, epoch, applied, &last, map_full, errmsg);
+	if (rv == 0) {
+		s->wal.epoch = epoch + 1;
+		rv = store_put_wal_state(s, txn, last, map_full, errmsg);
+	}
+	if (rv < 0) {
+		mdb_txn_abort(txn);
+		return keel_errwrap(errmsg, rv, "%s", s->cfg.path);
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc) {
+		*map_full = rc == MDB_MAP_FULL;
+		return keel_errf(errmsg, store_lmdb_err(rc), "create databases in %s: %s",
+				 s->cfg.path, mdb_strerror(rc));
+	}
+	rc = mdb_env_sync(s->env, 1);
+	if (rc)
+		return keel_errf(errmsg, store_lmdb_err(rc), "sync %s: %s", s->cfg.path,
+				 mdb_strerror(rc));
+	s->seq_base = last;
+	return 0;
+}
+
 static int store_open_env(struct replog_store *s, char *errmsg)
 {
-	MDB_txn *txn;
-	int rc;
+	MDB_envinfo info;
+	MDB_stat mst;
+	bool map_full;
+	int rc, rv;
 
 	rc = mdb_env_create(&s->env);
 	if (rc)
 		return keel_errf(errmsg, store_lmdb_err(rc), "mdb_env_create: %s",
 				 mdb_strerror(rc));
-	mdb_env_set_maxdbs(s->env, 2);
+	mdb_env_set_maxdbs(s->env, 3);
 	rc = mdb_env_set_mapsize(s->env, s->cfg.map_size);
 	if (rc)
 		return keel_errf(errmsg, store_lmdb_err(rc), "set map size %zu: %s",
@@ -395,30 +139,20 @@ static int store_open_env(struct replog_store *s, char *errmsg)
 	if (rc)
 		return keel_errf(errmsg, store_lmdb_err(rc), "open LMDB in %s: %s", s->cfg.path,
 				 mdb_strerror(rc));
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc)
-		return keel_errf(errmsg, store_lmdb_err(rc), "begin: %s", mdb_strerror(rc));
-	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "actions", MDB_CREATE, &s->dbi_actions);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return keel_errf(errmsg, store_lmdb_err(rc), "open databases in %s: %s",
-				 s->cfg.path, mdb_strerror(rc));
-	}
-	rc = mdb_txn_commit(txn);
-	if (rc)
-		return keel_errf(errmsg, store_lmdb_err(rc), "create databases in %s: %s",
-				 s->cfg.path, mdb_strerror(rc));
-	rc = mdb_env_sync(s->env, 1);
-	if (rc)
-		return keel_errf(errmsg, store_lmdb_err(rc), "sync %s: %s", s->cfg.path,
-				 mdb_strerror(rc));
-	{
-		MDB_envinfo info;
-		mdb_env_info(s->env, &info);
-		s->stats.map_size = info.me_mapsize;
-	}
+	mdb_env_info(s->env, &info);
+	mdb_env_stat(s->env, &mst);
+	s->stats.map_size = info.me_mapsize;
+	s->psize = mst.ms_psize;
+	rv = store_wal_open(&s->wal, s->cfg.path, errmsg);
+	if (rv < 0)
+		return rv;
+	do {
+		rv = store_open_txn(s, &map_full, errmsg);
+	} while (rv < 0 && map_full && store_grow_map(s));
+	if (rv < 0)
+		return rv;
+	if (mdb_env_get_fd(s->env, &s->data_fd) != 0)
+		s->data_fd = -1;
 	return 0;
 }
 
@@ -480,10 +214,19 @@ int replog_store_open(const struct replog_store_config *cfg, struct replog_store
 	if (s == NULL)
 		return keel_errf(errmsg, -ENOMEM, "store: out of memory");
 	s->cfg = *cfg;
+	s->data_fd = -1;
+	s->wal.fd = -1;
 	if (s->cfg.map_size == 0)
 		s->cfg.map_size = STORE_MAP_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cond_work, NULL);
+	{
+		/* The thread's timed waits count CLOCK_MONOTONIC time. */
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->cond_work, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_cond_init(&s->cond_done, NULL);
 	pthread_rwlock_init(&s->map_lock, NULL);
 
@@ -494,6 +237,11 @@ int replog_store_open(const struct replog_store_config *cfg, struct replog_store
 			rv = 0;
 		else if (rv < 0)
 			keel_errf(errmsg, rv, "%s: %s", cfg->path, s->errmsg);
+	}
+	if (rv == 0) {
+		rv = replog_trace_open(cfg->trace, cfg->trace_node, "store", &s->trace);
+		if (rv < 0)
+			keel_errf(errmsg, rv, "trace %s: %s", cfg->trace, strerror(-rv));
 	}
 	if (rv == 0 && cfg->loop) {
 		rv = keel_async_new(cfg->loop, store_async_cb, s, &s->async, errmsg);
@@ -533,6 +281,7 @@ void replog_store_close(struct replog_store *s)
 	}
 	if (s->async)
 		keel_async_close(s->async);
+	replog_trace_close(s->trace);
 	while (s->ov_old) {
 		struct store_batch *b = s->ov_old;
 		s->ov_old = b->ov_next;
@@ -540,6 +289,7 @@ void replog_store_close(struct replog_store *s)
 	}
 	replog_store_release_reads(s);
 	keel_free(s->reads);
+	store_wal_close(&s->wal);
 	if (s->rtxn)
 		mdb_txn_abort(s->rtxn);
 	if (s->env)
@@ -549,6 +299,35 @@ void replog_store_close(struct replog_store *s)
 	pthread_cond_destroy(&s->cond_work);
 	pthread_mutex_destroy(&s->mu);
 	keel_free(s);
+}
+
+/*
+ * Sets a->learned when the action `a` (read from LMDB in txn) has a learned
+ * mark with its ballot. 0, or -EBADMSG / an LMDB error with a message.
+ */
+static int store_mark_merge(struct replog_store *s, MDB_txn *txn, struct replog_action *a)
+{
+	unsigned char key[REPLOG_RECORD_KEY_SIZE];
+	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	uint64_t ballot;
+	int rc, rv;
+
+	if (a->learned)
+		return 0;
+	replog_record_key(a->position, key);
+	rc = mdb_get(txn, s->dbi_learned, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return keel_errf(s->errmsg, store_lmdb_err(rc), "read learned mark %" PRIu64 ": %s",
+				 a->position, mdb_strerror(rc));
+	rv = replog_record_mark_decode(a->position, v.mv_data, v.mv_size, &ballot, s->errmsg);
+	if (rv < 0)
+		return rv;
+	/* A mark for another ballot is about an action no longer there: ignore it. */
+	if (ballot == a->ballot)
+		a->learned = true;
+	return 0;
 }
 
 struct store_scan_state {
@@ -592,6 +371,8 @@ int replog_store_scan(struct replog_store *s, uint64_t from,
 			break;
 		}
 		rv = replog_record_action_decode(pos, v.mv_data, v.mv_size, &a, s->errmsg);
+		if (rv == 0)
+			rv = store_mark_merge(s, s->rtxn, &a);
 		if (rv < 0)
 			break;
 		rv = cb(arg, &a);
@@ -608,6 +389,8 @@ out_unlock:
 
 static int store_submit(struct replog_store *s, const struct replog_write *w, size_t n, bool lazy,
 			uint64_t *seq);
+static int store_read(struct replog_store *s, uint64_t position, struct replog_action *out,
+		      bool copy);
 
 int replog_store_submit(struct replog_store *s, const struct replog_write *w, size_t n,
 			uint64_t *seq)
@@ -619,6 +402,73 @@ int replog_store_submit_lazy(struct replog_store *s, const struct replog_write *
 			     uint64_t *seq)
 {
 	return store_submit(s, w, n, true, seq);
+}
+
+/*
+ * Like store_read without the value: ballot, type and learned flag of the
+ * action at `position` (a learned mark in LMDB is not looked at: the caller
+ * then writes one more, which is harmless). 0, or < 0 when absent or
+ * unreadable.
+ */
+static int store_peek(struct replog_store *s, uint64_t position, struct replog_action *out)
+{
+	unsigned char key[REPLOG_RECORD_KEY_SIZE];
+	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	int rv;
+
+	for (struct store_batch *b = s->ov_new; b; b = b->ov_prev) {
+		for (size_t i = b->n; i-- > 0;) {
+			const struct replog_write *w = &b->w[i];
+			if ((w->kind == REPLOG_WRITE_ACTION || w->kind == STORE_WRITE_MARK) &&
+			    w->action.position == position) {
+				*out = w->action;
+				out->learned = out->learned || w->kind == STORE_WRITE_MARK;
+				return 0;
+			}
+			if (w->kind == REPLOG_WRITE_DELETE_BELOW && position < w->below)
+				return -ENOENT;
+		}
+	}
+	memset(out, 0, sizeof(*out));
+	replog_record_key(position, key);
+	pthread_rwlock_rdlock(&s->map_lock);
+	rv = store_rtxn_begin(s);
+	if (rv == 0) {
+		if (mdb_get(s->rtxn, s->dbi_actions, &k, &v) != 0)
+			rv = -ENOENT;
+		else
+			rv = replog_record_action_peek(v.mv_data, v.mv_size, &out->ballot,
+						       &out->type, &out->learned);
+		store_rtxn_end(s);
+	}
+	pthread_rwlock_unlock(&s->map_lock);
+	return rv;
+}
+
+/*
+ * True when write i of batch b (a learned ACTION) can be a learned mark: the
+ * action it would replace, as the earlier writes of b and everything
+ * submitted before left it, is the same (position, ballot), unlearned. Since
+ * (position, ballot) names one value, only the learned flag differs.
+ */
+static bool store_mark_ok(struct replog_store *s, const struct store_batch *b, size_t i)
+{
+	const struct replog_action *a = &b->w[i].action;
+	struct replog_action cur;
+
+	if (b->w[i].kind != REPLOG_WRITE_ACTION || !a->learned || a->tombstone || a->ballot == 0)
+		return false;
+	for (size_t j = i; j-- > 0;) {
+		const struct replog_write *e = &b->w[j];
+		if ((e->kind == REPLOG_WRITE_ACTION || e->kind == STORE_WRITE_MARK) &&
+		    e->action.position == a->position)
+			return e->kind == REPLOG_WRITE_ACTION && !e->action.learned &&
+			       e->action.ballot == a->ballot && e->action.type == a->type;
+		if (e->kind == REPLOG_WRITE_DELETE_BELOW && a->position < e->below)
+			return false;
+	}
+	return store_peek(s, a->position, &cur) == 0 && !cur.learned && cur.ballot == a->ballot &&
+	       cur.type == a->type;
 }
 
 static int store_submit(struct replog_store *s, const struct replog_write *w, size_t n, bool lazy,
@@ -653,8 +503,12 @@ static int store_submit(struct replog_store *s, const struct replog_write *w, si
 	p = (char *)(b->w + n);
 	for (size_t i = 0; i < n; i++) {
 		struct replog_action *a = &b->w[i].action;
-		if (b->w[i].kind == REPLOG_WRITE_ACTION && a->type == REPLOG_ACTION_APPEND &&
-		    a->len > 0) {
+		if (store_mark_ok(s, b, i)) {
+			b->w[i].kind = STORE_WRITE_MARK;
+			a->value = NULL;
+			a->len = 0;
+		} else if (b->w[i].kind == REPLOG_WRITE_ACTION && a->type == REPLOG_ACTION_APPEND &&
+			   a->len > 0) {
 			memcpy(p, a->value, a->len);
 			a->value = p;
 			p += a->len;
@@ -708,18 +562,35 @@ static int store_keep(struct replog_store *s, const void *p, size_t len, const v
 	return 0;
 }
 
-int replog_store_read(struct replog_store *s, uint64_t position, struct replog_action *out)
+/*
+ * Reads the action at `position` as every submitted write left it. With
+ * `copy`, a value read from LMDB is copied for the caller (store_keep);
+ * without, out->value is left NULL for LMDB reads (only the rest is wanted).
+ */
+static int store_read(struct replog_store *s, uint64_t position, struct replog_action *out,
+		      bool copy)
 {
 	unsigned char key[REPLOG_RECORD_KEY_SIZE];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	uint64_t mark_ballot = 0;
+	bool marked = false;
 	int rc, rv;
 
 	/* The newest queued write that says anything about `position` decides. */
 	for (struct store_batch *b = s->ov_new; b; b = b->ov_prev) {
 		for (size_t i = b->n; i-- > 0;) {
 			const struct replog_write *w = &b->w[i];
+			if (w->kind == STORE_WRITE_MARK && w->action.position == position &&
+			    !marked) {
+				/* Learned, if the action below it (older) has this ballot. */
+				marked = true;
+				mark_ballot = w->action.ballot;
+				continue;
+			}
 			if (w->kind == REPLOG_WRITE_ACTION && w->action.position == position) {
 				*out = w->action;
+				if (marked && out->ballot == mark_ballot)
+					out->learned = true;
 				return 0;
 			}
 			if (w->kind == REPLOG_WRITE_DELETE_BELOW && position < w->below)
@@ -739,7 +610,13 @@ int replog_store_read(struct replog_store *s, uint64_t position, struct replog_a
 		else
 			rv = replog_record_action_decode(position, v.mv_data, v.mv_size, out,
 							 s->errmsg);
-		if (rv == 0 && out->len > 0) {
+		if (rv == 0)
+			rv = store_mark_merge(s, s->rtxn, out);
+		if (rv == 0 && marked && out->ballot == mark_ballot)
+			out->learned = true;
+		if (rv == 0 && !copy) {
+			out->value = NULL;
+		} else if (rv == 0 && out->len > 0) {
 			rv = store_keep(s, out->value, out->len, &out->value);
 			if (rv < 0)
 				keel_errf(s->errmsg, rv, "read %" PRIu64 ": out of memory",
@@ -749,6 +626,11 @@ int replog_store_read(struct replog_store *s, uint64_t position, struct replog_a
 	}
 	pthread_rwlock_unlock(&s->map_lock);
 	return rv;
+}
+
+int replog_store_read(struct replog_store *s, uint64_t position, struct replog_action *out)
+{
+	return store_read(s, position, out, true);
 }
 
 static int store_ops_read(void *ctx, uint64_t position, struct replog_action *out)
@@ -768,9 +650,10 @@ int replog_store_flush(struct replog_store *s)
 	int rv;
 
 	pthread_mutex_lock(&s->mu);
-	s->q_urgent = true; /* lazy submissions too: commit now */
+	s->q_urgent = true;  /* lazy submissions too: now */
+	s->flush_req = true; /* and the open transaction: scans see everything after a flush */
 	pthread_cond_signal(&s->cond_work);
-	while (s->committed_seq < want && s->error == 0)
+	while (s->applied_seq < want && s->error == 0)
 		pthread_cond_wait(&s->cond_done, &s->mu);
 	rv = s->error;
 	if (rv)
@@ -814,7 +697,10 @@ int replog_store_recover(struct replog_store *s)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (recovered) {
-		/* Committed submissions are on disk; the rest are dropped. */
+		/*
+		 * Before failing recoverably the thread committed every durable
+		 * submission to LMDB; the rest are dropped.
+		 */
 		while (s->ov_old) {
 			struct store_batch *b = s->ov_old;
 			s->ov_old = b->ov_next;

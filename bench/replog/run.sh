@@ -24,31 +24,42 @@ trap cleanup EXIT
 echo "== machine limits (same filesystem as the LMDB dirs: $work)"
 limits=$("$lim" "$work")
 echo "$limits"
-fsync_us=$(echo "$limits" | sed -n 's/.*fdatasync_p50_us=\([0-9.]*\).*/\1/p')
+fsync_us=$(echo "$limits" | sed -n 's/^fdatasync_p50_us=\([0-9.]*\).*/\1/p')
 rtt_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_p50_us=\([0-9.]*\).*/\1/p')
 
-base=$((30000 + RANDOM % 20000))
-peers=127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))
+# Three ports the kernel reports free right now (not a random guess that may be taken).
+read -r -a port < <(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+peers=127.0.0.1:${port[0]},127.0.0.1:${port[1]},127.0.0.1:${port[2]}
 for i in 0 1 2; do
 	"$klog" replica --path="$work/r$i" --peers="$peers" --self=$i 2>"$work/log$i" &
 	pids+=($!)
 done
 for i in 0 1 2; do
 	for _ in $(seq 100); do
-		curl -sf -m 2 "http://127.0.0.1:$((base + i))/log/read?from=0&to=0" >/dev/null && break
+		curl -sf -m 2 "http://127.0.0.1:${port[$i]}/log/read?from=0&to=0" >/dev/null && break
 		sleep 0.1
 	done
 done
+# A failed run says why: the replicas' logs.
+ours_failed() {
+	echo "keel bench failed; replica logs:" >&2
+	for i in 0 1 2; do tail -n 20 "$work/log$i" >&2; done
+	exit 1
+}
 
 declare -A ours theirs
 runs="100:1 100:64 4096:1 4096:64"
 count_for() { [ "$1" = 1 ] && echo 1000 || echo 20000; }
 echo "== keel replog (3 replicas)"
-"$klog" bench --targets=127.0.0.1:$base --count=200 --size=100 --inflight=8 >/dev/null # warm-up
+"$klog" bench --targets=127.0.0.1:${port[0]} --count=200 --size=100 --inflight=8 >/dev/null ||
+	ours_failed # warm-up
 for r in $runs; do
 	size=${r%:*} k=${r#*:}
-	ours[$r]=$("$klog" bench --targets=127.0.0.1:$base --count="$(count_for "$k")" --size="$size" \
-		--inflight="$k")
+	ours[$r]=$("$klog" bench --targets=127.0.0.1:${port[0]} --count="$(count_for "$k")" \
+		--size="$size" --inflight="$k") || ours_failed
 	echo "${ours[$r]}"
 done
 for p in "${pids[@]}"; do kill "$p"; done

@@ -292,6 +292,105 @@ TEST(driver_enospc_fails_appends_then_resumes_after_restart_of_writer)
 }
 #endif
 
+/* A completion that checks it runs only after the call that started it returned. */
+struct call {
+	bool returned;	      /* the starting call returned */
+	struct done d;	      /* the completion */
+	struct replog *again; /* if set: start another catch-up from inside the callback */
+	struct call *next;    /* ... with this record */
+};
+
+static void on_call_done(struct replog *r, int status, uint64_t position, void *arg)
+{
+	struct call *c = arg;
+	ASSERT_TRUE(c->returned);
+	on_done(r, status, position, &c->d);
+	if (c->again) {
+		ASSERT_OK(replog_reader_catchup(c->again, on_call_done, c->next));
+		c->next->returned = true;
+	}
+}
+
+TEST(driver_callbacks_never_run_inside_the_starting_call)
+{
+	struct fixture fx;
+	struct done st = {0};
+	uint64_t pos[10];
+	struct call c1 = {0}, c2 = {0}, c3 = {0};
+
+	fx_setup(&fx);
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, all_voting(&fx), 10000));
+	ASSERT_OK(replog_writer_start(fx.r[0], on_done, &st));
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, st.fired, 10000));
+	ASSERT_OK(st.status);
+	append_many(&fx, 0, 0, 10, 4, pos);
+	/* On the elected writer's node a catch-up is decided at once: delivered later. */
+	c1.again = fx.r[0];
+	c1.next = &c2;
+	ASSERT_OK(replog_reader_catchup(fx.r[0], on_call_done, &c1));
+	ASSERT_FALSE(c1.d.fired);
+	c1.returned = true;
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, c1.d.fired && c2.d.fired, 10000));
+	ASSERT_OK(c1.d.status);
+	ASSERT_UINT_EQ(c1.d.position, pos[9]);
+	/* One started from inside a callback waits for its own call to return too. */
+	ASSERT_OK(c2.d.status);
+	ASSERT_UINT_EQ(c2.d.position, pos[9]);
+	/* Close delivers a callback still owed, with its outcome, before it returns. */
+	ASSERT_OK(replog_reader_catchup(fx.r[0], on_call_done, &c3));
+	c3.returned = true;
+	ASSERT_FALSE(c3.d.fired);
+	fx_down(&fx, 0);
+	ASSERT_TRUE(c3.d.fired);
+	ASSERT_OK(c3.d.status);
+	fx_teardown(&fx);
+}
+
+#ifdef KEEL_FAILPOINTS
+#include "runtime/alloc.h"
+
+TEST(driver_failure_inside_a_call_is_reported_after_it_returns)
+{
+	struct fixture fx;
+	uint64_t pos[4];
+	unsigned failed = 0;
+
+	fx_elected(&fx, pos, 4);
+	/* Out of memory at each allocation of a catch-up call in turn: the call refuses
+	 * (no callback), or the core fails inside it and every operation completes with
+	 * -EIO; either way no callback runs before the call returns. */
+	for (long k = 1; k <= 12; k++) {
+		struct call c = {0};
+		struct done st = {0};
+		int rv;
+
+		TH_CONTEXT("allocation %ld", k);
+		keel_alloc_fail_after(k, false);
+		rv = replog_reader_catchup(fx.r[0], on_call_done, &c);
+		keel_alloc_fail_after(0, false);
+		c.returned = true;
+		if (rv < 0) {
+			ASSERT_INT_EQ(rv, -ENOMEM);
+			continue;
+		}
+		ASSERT_FALSE(c.d.fired);
+		ASSERT_TRUE(RUN_UNTIL(fx.loop, c.d.fired, 10000));
+		if (c.d.status == 0)
+			continue;
+		ASSERT_INT_EQ(c.d.status, -EIO);
+		failed++;
+		/* The replica reloaded from its store; its writer must be started again. */
+		ASSERT_TRUE(RUN_UNTIL(fx.loop, replog_status(fx.r[0]) == REPLOG_VOTING, 10000));
+		ASSERT_OK(replog_writer_start(fx.r[0], on_done, &st));
+		ASSERT_TRUE(RUN_UNTIL(fx.loop, st.fired, 10000));
+		ASSERT_OK(st.status);
+	}
+	TH_CONTEXT(NULL);
+	ASSERT_UINT_GT(failed, 0);
+	fx_teardown(&fx);
+}
+#endif
+
 TEST(driver_peer_moves_to_a_new_port)
 {
 	struct fixture fx;
