@@ -11,6 +11,7 @@
 
 #include "http_api.h"
 #include "master_int.h"
+#include "offers.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/buf.h"
@@ -74,6 +75,7 @@ static void fw_detach(struct master_framework *fw)
 	fw->stream_id[0] = '\0';
 	keel_timer_stop(fw->heartbeat);
 	fw->sched->connected--;
+	master_offers_framework_down(fw->sched->m, fw);
 }
 
 /* Ends the live stream cleanly (last chunk sent), if any. */
@@ -97,6 +99,7 @@ static void stream_closed(struct keel_http_req *req, void *arg)
 	fw->stream_id[0] = '\0';
 	keel_timer_stop(fw->heartbeat);
 	fw->sched->connected--;
+	master_offers_framework_down(fw->sched->m, fw);
 }
 
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev)
@@ -195,6 +198,8 @@ static void fw_open_stream(struct master_framework *fw, struct keel_http_req *re
 	if (master_framework_send(fw, &ev) < 0)
 		return;
 	send_heartbeat(fw);
+	if (fw->stream != NULL)
+		master_offers_framework_up(m, fw, fw->suppressed, fw->n_suppressed);
 	if (fw->stream != NULL &&
 	    keel_timer_start(fw->heartbeat, heartbeat_ms(m), heartbeat_ms(m)) < 0)
 		abort();
@@ -203,6 +208,22 @@ static void fw_open_stream(struct master_framework *fw, struct keel_http_req *re
 }
 
 /* --- The framework table --- */
+
+/* Keeps a copy of the roles a SUBSCRIBE suppressed (for the allocator). */
+static void fw_set_suppressed(struct master_framework *fw, char *const *roles, size_t n)
+{
+	for (size_t i = 0; i < fw->n_suppressed; i++)
+		keel_free(fw->suppressed[i]);
+	keel_free(fw->suppressed);
+	fw->suppressed = NULL;
+	fw->n_suppressed = 0;
+	if (n == 0)
+		return;
+	fw->suppressed = keel_xcalloc(n, sizeof(*fw->suppressed));
+	for (size_t i = 0; i < n; i++)
+		fw->suppressed[i] = keel_xstrdup(roles[i]);
+	fw->n_suppressed = n;
+}
 
 static struct master_framework *fw_add(struct master_sched *s, Mesos__V1__FrameworkInfo *info)
 {
@@ -224,6 +245,8 @@ static void fw_free(struct master_framework *fw)
 		keel_http_req_on_events(fw->subscribing, NULL, NULL, NULL);
 	keel_timer_free(fw->heartbeat);
 	keel_pbjson_free(&fw->info->base);
+	fw_set_suppressed(fw, NULL, 0);
+	keel_free(fw->pending);
 	keel_free(fw);
 }
 
@@ -323,11 +346,15 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 			if (keel_hmap_put(&s->frameworks, fw->id, fw, NULL) < 0)
 				abort();
 			keel_pbjson_free(&old->base);
+			fw_set_suppressed(fw, call->subscribe->suppressed_roles,
+					  call->subscribe->n_suppressed_roles);
 			fw_open_stream(fw, req, protobuf);
 			return;
 		}
 		fw = fw_add(s, info);
 		fw->protobuf = protobuf;
+		fw_set_suppressed(fw, call->subscribe->suppressed_roles,
+				  call->subscribe->n_suppressed_roles);
 		if (registrar_framework(m->registrar, fid) != NULL) {
 			/* Known from the registry (a failover): the same framework again. */
 			KEEL_INFO(MASTER_LOG, "framework %s re-subscribed after a failover", fid);
@@ -345,6 +372,8 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 	info->id->value = keel_xstrdup(id);
 	fw = fw_add(s, info);
 	fw->protobuf = protobuf;
+	fw_set_suppressed(fw, call->subscribe->suppressed_roles,
+			  call->subscribe->n_suppressed_roles);
 	fw_record(s, fw, req);
 }
 
@@ -375,6 +404,7 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 	}
 	KEEL_INFO(MASTER_LOG, "framework %s torn down by its scheduler", fw->id);
 	fw_end_stream(fw);
+	master_offers_framework_remove(m, fw);
 	fw_remove(fw);
 }
 
@@ -450,6 +480,32 @@ static void dispatch(struct master_sched *s, struct keel_http_req *req, struct m
 		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
 		teardown(s, fw);
 		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE:
+		master_offers_decline(s->m, fw, call->decline->offer_ids,
+				      call->decline->n_offer_ids, call->decline->filters);
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE:
+	case MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS: {
+		bool revive = call->type == MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE;
+		char *const *roles = NULL;
+		size_t n = 0;
+		char errmsg[KEEL_ERRMSG_SIZE];
+		if (revive && call->revive != NULL) {
+			roles = call->revive->roles;
+			n = call->revive->n_roles;
+		} else if (!revive && call->suppress != NULL) {
+			roles = call->suppress->roles;
+			n = call->suppress->n_roles;
+		}
+		if ((revive ? master_offers_revive(s->m, fw, roles, n, errmsg)
+			    : master_offers_suppress(s->m, fw, roles, n, errmsg)) < 0) {
+			answer_text(req, 400, "Failed to validate scheduler::Call: %s", errmsg);
+			return;
+		}
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		return;
+	}
 	case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
 		/* Mesos hands requests to its allocator, which ignores them. */
 		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
