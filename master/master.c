@@ -16,6 +16,7 @@
 #include "replog/replog.h"
 #include "offers.h"
 #include "sched.h"
+#include "tasks.h"
 #include "runtime/alloc.h"
 #include "runtime/http_server.h"
 #include "runtime/log.h"
@@ -146,7 +147,8 @@ int master_start(struct master *m, char *errmsg)
 	master_info_build(m);
 	if ((rv = master_http_routes(m, errmsg)) < 0 ||
 	    (rv = master_agents_routes(m, errmsg)) < 0 || (rv = master_api_start(m, errmsg)) < 0 ||
-	    (rv = master_sched_start(m, errmsg)) < 0 || (rv = master_offers_new(m, errmsg)) < 0)
+	    (rv = master_sched_start(m, errmsg)) < 0 || (rv = master_offers_new(m, errmsg)) < 0 ||
+	    (rv = master_tasks_start(m, errmsg)) < 0)
 		return rv;
 	if (m->cfg.coord_url == NULL) {
 		snprintf(url, sizeof(url), "static://%s", m->self_addr);
@@ -324,6 +326,7 @@ void master_free(struct master *m, unsigned wait_ms)
 		m->ops = op->next;
 		keel_free(op);
 	}
+	master_tasks_free(m);
 	master_offers_free(m);
 	master_agents_free(m);
 	master_sched_free(m);

@@ -51,6 +51,7 @@ struct master_replicas;
 struct master_api;
 struct master_sched;
 struct master_offers;
+struct master_tasks;
 struct master_offer;
 
 /* Called by master_fail with one line saying why; NULL in the config means _exit(1). */
@@ -232,6 +233,7 @@ struct master {
 	struct master_api *api;		    /* operator API state (master/http_api.h), or NULL */
 	struct master_sched *sched;	    /* scheduler API state (master/sched.h), or NULL */
 	struct master_offers *offers;	    /* allocator and offers (master/offers.h), or NULL */
+	struct master_tasks *tasks;	    /* tasks (master/tasks.h), or NULL */
 	uint64_t start_time_ns;		    /* wall clock at master_new */
 	uint64_t elected_time_ns;	    /* wall clock of the election, or 0 */
 	uint64_t recovered_ms;		    /* registry recovery time of this term, ms */

@@ -15,6 +15,7 @@
 #include "runtime/log.h"
 #include "runtime/loop.h"
 #include "sched.h"
+#include "tasks.h"
 
 #define DEFAULT_ALLOCATION_MS 1000u
 
@@ -331,11 +332,30 @@ void master_offers_agent_up(struct master *m, struct master_agent *a)
 	if (os == NULL || a->allocating)
 		return;
 	total = agent_total(os, a);
-	if (allocator_agent_add(os->alloc, a->id, total, NULL, 0) < 0)
+	/* Tasks it reported when re-registering hold their resources already. */
+	struct allocator_use *uses = keel_xcalloc(a->n_tasks + 1, sizeof(*uses));
+	size_t n = 0;
+	for (size_t i = 0; i < a->n_tasks; i++) {
+		const Mesos__V1__Task *t = a->tasks[i];
+		struct allocator_res *r = NULL;
+		if (master_task_state_terminal(t->state) ||
+		    allocator_res_from_proto(os->alloc, t->resources, t->n_resources, &r) < 0)
+			continue;
+		uses[n].framework_id = t->framework_id->value;
+		uses[n].role = master_task_role(t);
+		uses[n].res = r;
+		n++;
+	}
+	master_tasks_agent_reregistered(m, a);
+	if (allocator_agent_add(os->alloc, a->id, total, uses, n) == 0 ||
+	    allocator_agent_add(os->alloc, a->id, total, NULL, 0) == 0)
+		a->allocating = true;
+	else
 		KEEL_WARN(MASTER_LOG, "allocator: cannot add agent %s: %s", a->id,
 			  allocator_errmsg(os->alloc));
-	else
-		a->allocating = true;
+	for (size_t i = 0; i < n; i++)
+		allocator_res_unref((struct allocator_res *)uses[i].res);
+	keel_free(uses);
 	allocator_res_unref(total);
 	kick(os);
 }
@@ -367,6 +387,7 @@ void master_offers_agent_down(struct master *m, struct master_agent *a)
 		os->stats.rescinded++;
 		offer_unlink(os, o);
 	}
+	master_tasks_agent_lost(m, a, true);
 	allocator_agent_remove(os->alloc, a->id);
 	a->allocating = false;
 	kick(os);

@@ -12,6 +12,7 @@
 #include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
+#include "tasks.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/buf.h"
@@ -404,6 +405,7 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 	}
 	KEEL_INFO(MASTER_LOG, "framework %s torn down by its scheduler", fw->id);
 	fw_end_stream(fw);
+	master_tasks_teardown(m, fw->id);
 	master_offers_framework_remove(m, fw);
 	fw_remove(fw);
 }
@@ -506,6 +508,21 @@ static void dispatch(struct master_sched *s, struct keel_http_req *req, struct m
 		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
 		return;
 	}
+	case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT:
+		master_tasks_accept(s->m, fw, call->accept, req);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE:
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		master_tasks_acknowledge(s->m, fw, call->acknowledge);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		master_tasks_kill(s->m, fw, call->kill);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		master_tasks_reconcile(s->m, fw, call->reconcile);
+		return;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
 		/* Mesos hands requests to its allocator, which ignores them. */
 		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
