@@ -76,4 +76,13 @@ size_t master_frameworks_connected(const struct master *m);
  */
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev);
 
+/*
+ * Mesos's validation::scheduler::call::validate of a decoded Call: NULL when
+ * valid, else the reason (a static string or buf, size bytes) that follows
+ * "Failed to validate scheduler::Call: " in the 400 answer. Pure (no master
+ * state): master/sched_call.c.
+ */
+const char *master_sched_call_invalid(const Mesos__V1__Scheduler__Call *call, char *buf,
+				      size_t size);
+
 #endif
