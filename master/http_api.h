@@ -137,7 +137,7 @@ struct master_api_reply {
 	Mesos__V1__Master__Response__GetExecutors executors;   /* GET_EXECUTORS, GET_STATE */
 	Mesos__V1__Master__Response__GetTasks tasks;	       /* GET_TASKS, GET_STATE */
 	json_t *flags_json;				       /* parsed flags (GET_FLAGS) */
-	void *allocs[8];				       /* arrays to free */
+	void *allocs[16];				       /* arrays to free */
 	size_t n_allocs;				       /* how many */
 };
 

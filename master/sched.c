@@ -53,6 +53,17 @@ struct master_framework *master_framework_find(const struct master *m, const cha
 	return m->sched ? keel_hmap_get(&m->sched->frameworks, id) : NULL;
 }
 
+bool master_frameworks_next(const struct master *m, size_t *pos, struct master_framework **out)
+{
+	const char *key;
+	void *value;
+
+	if (m->sched == NULL || !keel_hmap_next(&m->sched->frameworks, pos, &key, &value))
+		return false;
+	*out = value;
+	return true;
+}
+
 size_t master_frameworks_count(const struct master *m)
 {
 	return m->sched ? m->sched->frameworks.count : 0;

@@ -64,6 +64,9 @@ void master_sched_free(struct master *m);
 /* The framework with this ID this term, or NULL. */
 struct master_framework *master_framework_find(const struct master *m, const char *id);
 
+/* Iterates the frameworks: start with *pos = 0; false at the end. No changes meanwhile. */
+bool master_frameworks_next(const struct master *m, size_t *pos, struct master_framework **out);
+
 /* Frameworks known this term, and those with a live stream. */
 size_t master_frameworks_count(const struct master *m);
 size_t master_frameworks_connected(const struct master *m);

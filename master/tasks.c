@@ -306,6 +306,17 @@ struct master_task *master_task_find(const struct master *m, const char *framewo
 	return t;
 }
 
+bool master_tasks_next(const struct master *m, size_t *pos, struct master_task **out)
+{
+	const char *key;
+	void *value;
+
+	if (m->tasks == NULL || !keel_hmap_next(&m->tasks->by_key, pos, &key, &value))
+		return false;
+	*out = value;
+	return true;
+}
+
 void master_tasks_stats(const struct master *m, struct master_task_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -918,11 +929,12 @@ void master_tasks_agent_reregistered(struct master *m, struct master_agent *a)
 		const Mesos__V1__Task *rt = a->tasks[i];
 		struct master_task *t =
 		    master_task_find(m, rt->framework_id->value, rt->task_id->value);
-		if (t != NULL || terminal(rt->state))
+		if (t != NULL)
 			continue;
 		t = task_add(ts, (Mesos__V1__Task *)master_pb_copy(&rt->base), NULL, NULL);
 		t->role = keel_xstrdup(master_task_role(rt));
-		if (allocator_res_from_proto(master_offers_allocator(m), rt->resources,
+		if (!terminal(rt->state) &&
+		    allocator_res_from_proto(master_offers_allocator(m), rt->resources,
 					     rt->n_resources, &t->res) < 0)
 			t->res = NULL; /* not modelled: the allocator does not count it either */
 	}

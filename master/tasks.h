@@ -45,6 +45,8 @@ void master_tasks_free(struct master *m);
 /* Number of tasks known, and the tasks of one framework (a list; NULL when none). */
 size_t master_tasks_count(const struct master *m);
 struct master_task *master_tasks_of(const struct master *m, const char *framework_id);
+/* Iterates every task: start with *pos = 0; false at the end. No changes meanwhile. */
+bool master_tasks_next(const struct master *m, size_t *pos, struct master_task **out);
 /* The task, or NULL. */
 struct master_task *master_task_find(const struct master *m, const char *framework_id,
 				     const char *task_id);

@@ -232,6 +232,48 @@ static void do_accept(struct fx *f, struct master *m, struct sc_stream *s, const
 	call(f, m, s, json, 202);
 }
 
+/* /state, GET_TASKS and GET_FRAMEWORKS show the framework and its two STAGING tasks. */
+static void check_views(struct fx *f, struct master *m, struct sc_stream *s, const char *agent)
+{
+	struct hresp r = {0};
+	json_t *j, *fws, *tasks;
+	Mesos__V1__Master__Response *resp;
+	Mesos__V1__Master__Call get = MESOS__V1__MASTER__CALL__INIT;
+
+	j = hget_json(f, m->port, "/state");
+	fws = json_object_get(j, "frameworks");
+	ASSERT_UINT_EQ(json_array_size(fws), 1);
+	ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(fws, 0), "id")),
+		      s->framework_id);
+	tasks = json_object_get(json_array_get(fws, 0), "tasks");
+	ASSERT_UINT_EQ(json_array_size(tasks), 2);
+	ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(tasks, 0), "state")),
+		      "TASK_STAGING");
+	ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(tasks, 0), "slave_id")),
+		      agent);
+	ASSERT_TRUE(json_real_value(json_object_get(
+			json_object_get(json_array_get(tasks, 0), "resources"), "cpus")) == 1.0);
+	json_decref(j);
+
+	get.has_type = true;
+	get.type = MESOS__V1__MASTER__CALL__TYPE__GET_TASKS;
+	api_pb(f, m->port, &get, &r);
+	resp = hpb(&r);
+	ASSERT_NOT_NULL(resp->get_tasks);
+	ASSERT_UINT_EQ(resp->get_tasks->n_tasks, 2);
+	keel_pbjson_free(&resp->base);
+	get.type = MESOS__V1__MASTER__CALL__TYPE__GET_FRAMEWORKS;
+	api_pb(f, m->port, &get, &r);
+	resp = hpb(&r);
+	ASSERT_NOT_NULL(resp->get_frameworks);
+	ASSERT_UINT_EQ(resp->get_frameworks->n_frameworks, 1);
+	ASSERT_TRUE(resp->get_frameworks->frameworks[0]->connected);
+	ASSERT_STR_EQ(resp->get_frameworks->frameworks[0]->framework_info->id->value,
+		      s->framework_id);
+	keel_pbjson_free(&resp->base);
+	hresp_free(&r);
+}
+
 #define CMD ",\"command\":{\"value\":\"true\"}"
 
 TEST(task_life_cycle)
@@ -265,6 +307,7 @@ TEST(task_life_cycle)
 	ASSERT_INT_EQ(t->task->state, MESOS__V1__TASK_STATE__TASK_STAGING);
 	ASSERT_NULL(master_offer_find(m, offer));
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 2, 5000));
+	check_views(&f, m, &s, agent);
 	/* The offer is used: accepting it again drops the tasks (TASK_LOST, not partition aware).
 	 */
 	task_json(t1, sizeof(t1), "t3", agent, 1, CMD);
