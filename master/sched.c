@@ -100,6 +100,21 @@ static void fw_end_stream(struct master_framework *fw)
 	keel_http_stream_end(req);
 }
 
+/* Disconnected: torn down unless it re-subscribes within its failover_timeout (Mesos: 0 s). */
+static void fw_start_failover(struct master_framework *fw)
+{
+	double secs = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
+	uint64_t ms;
+
+	if (!(secs > 0))
+		secs = 0;
+	if (secs > 365.0 * 24 * 3600)
+		secs = 365.0 * 24 * 3600;
+	ms = (uint64_t)(secs * 1000);
+	if (keel_timer_start(fw->failover, ms, 0) < 0)
+		abort(); /* a daemon's out-of-memory is fatal */
+}
+
 static void stream_closed(struct keel_http_req *req, void *arg)
 {
 	struct master_framework *fw = arg;
@@ -111,6 +126,7 @@ static void stream_closed(struct keel_http_req *req, void *arg)
 	keel_timer_stop(fw->heartbeat);
 	fw->sched->connected--;
 	master_offers_framework_down(fw->sched->m, fw);
+	fw_start_failover(fw);
 }
 
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev)
@@ -144,6 +160,7 @@ int master_framework_send(struct master_framework *fw, const Mesos__V1__Schedule
 		KEEL_WARN(MASTER_LOG, "framework %s: event stream broke (%s)", fw->id,
 			  strerror(-rv));
 		fw_detach(fw);
+		fw_start_failover(fw);
 		return rv;
 	}
 	fw->events++;
@@ -196,6 +213,7 @@ static void fw_open_stream(struct master_framework *fw, struct keel_http_req *re
 	fw->protobuf = protobuf;
 	snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", stream_id);
 	fw->sched->connected++;
+	keel_timer_stop(fw->failover);
 	keel_http_req_on_events(req, NULL, stream_closed, fw);
 
 	fid.value = fw->id;
@@ -236,6 +254,20 @@ static void fw_set_suppressed(struct master_framework *fw, char *const *roles, s
 	fw->n_suppressed = n;
 }
 
+static void teardown(struct master_sched *s, struct master_framework *fw);
+
+static void on_failover(struct keel_timer *t, void *arg)
+{
+	struct master_framework *fw = arg;
+
+	(void)t;
+	if (fw->stream != NULL || fw->sched->m->state != MASTER_LEADING)
+		return;
+	KEEL_INFO(MASTER_LOG, "framework %s did not re-subscribe within its failover timeout",
+		  fw->id);
+	teardown(fw->sched, fw);
+}
+
 static struct master_framework *fw_add(struct master_sched *s, Mesos__V1__FrameworkInfo *info)
 {
 	struct master_framework *fw = keel_xcalloc(1, sizeof(*fw));
@@ -244,6 +276,7 @@ static struct master_framework *fw_add(struct master_sched *s, Mesos__V1__Framew
 	fw->info = info;
 	fw->id = info->id->value;
 	if (keel_timer_new(s->m->loop, on_heartbeat, fw, &fw->heartbeat) < 0 ||
+	    keel_timer_new(s->m->loop, on_failover, fw, &fw->failover) < 0 ||
 	    keel_hmap_put(&s->frameworks, fw->id, fw, NULL) < 0)
 		abort(); /* a daemon's out-of-memory is fatal */
 	return fw;
@@ -255,6 +288,7 @@ static void fw_free(struct master_framework *fw)
 	if (fw->subscribing != NULL)
 		keel_http_req_on_events(fw->subscribing, NULL, NULL, NULL);
 	keel_timer_free(fw->heartbeat);
+	keel_timer_free(fw->failover);
 	keel_pbjson_free(&fw->info->base);
 	fw_set_suppressed(fw, NULL, 0);
 	keel_free(fw->pending);
@@ -413,7 +447,7 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 		keel_free(op->data);
 		master_op_cancel(op);
 	}
-	KEEL_INFO(MASTER_LOG, "framework %s torn down by its scheduler", fw->id);
+	KEEL_INFO(MASTER_LOG, "framework %s torn down", fw->id);
 	fw_end_stream(fw);
 	master_tasks_teardown(m, fw->id);
 	master_offers_framework_remove(m, fw);

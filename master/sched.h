@@ -33,22 +33,23 @@
 
 /* What the scheduler API knows of one framework this term. */
 struct master_framework {
-	char *id;			       /* framework ID (key in sched->frameworks) */
-	Mesos__V1__FrameworkInfo *info;	       /* latest FrameworkInfo, id set (owned) */
-	struct master_sched *sched;	       /* owner */
-	struct keel_http_req *stream;	       /* live event stream, or NULL (disconnected) */
-	char stream_id[40];		       /* its Mesos-Stream-Id (a UUID), or "" */
-	bool protobuf;			       /* the stream carries protobuf (else JSON) */
-	bool adding;			       /* its registry entry is not durable yet */
-	struct keel_http_req *subscribing;     /* the SUBSCRIBE waiting for the registry, or NULL */
-	struct keel_timer *heartbeat;	       /* HEARTBEAT timer while the stream is live */
-	uint64_t events;		       /* events sent to it this term */
-	struct master_offer *offers;	       /* its outstanding offers (offers.c) */
-	bool allocating;		       /* added to the allocator */
-	char **suppressed;		       /* roles its SUBSCRIBE suppressed (owned) */
-	size_t n_suppressed;		       /* how many */
-	void **pending;			       /* Offer messages of the running cycle (offers.c) */
-	size_t n_pending, cap_pending;	       /* how many, room */
+	char *id;			   /* framework ID (key in sched->frameworks) */
+	Mesos__V1__FrameworkInfo *info;	   /* latest FrameworkInfo, id set (owned) */
+	struct master_sched *sched;	   /* owner */
+	struct keel_http_req *stream;	   /* live event stream, or NULL (disconnected) */
+	char stream_id[40];		   /* its Mesos-Stream-Id (a UUID), or "" */
+	bool protobuf;			   /* the stream carries protobuf (else JSON) */
+	bool adding;			   /* its registry entry is not durable yet */
+	struct keel_http_req *subscribing; /* the SUBSCRIBE waiting for the registry, or NULL */
+	struct keel_timer *failover;	   /* tears it down after failover_timeout disconnected */
+	struct keel_timer *heartbeat;	   /* HEARTBEAT timer while the stream is live */
+	uint64_t events;		   /* events sent to it this term */
+	struct master_offer *offers;	   /* its outstanding offers (offers.c) */
+	bool allocating;		   /* added to the allocator */
+	char **suppressed;		   /* roles its SUBSCRIBE suppressed (owned) */
+	size_t n_suppressed;		   /* how many */
+	void **pending;			   /* Offer messages of the running cycle (offers.c) */
+	size_t n_pending, cap_pending;	   /* how many, room */
 	struct master_framework *pending_next; /* next framework with offers this cycle */
 };
 

@@ -15,7 +15,9 @@
 #include "sched_client.h"
 #include "test_http_util.h"
 
-#define FW_INFO "{\"user\":\"alice\",\"name\":\"test framework\",\"roles\":[\"web\"]}"
+#define FW_INFO                                                                                    \
+	"{\"user\":\"alice\",\"name\":\"test framework\",\"roles\":[\"web\"],"                     \
+	"\"failover_timeout\":3600}"
 
 static struct master *start_leader(struct fx *f, bool in_memory, const char *sub)
 {
@@ -440,5 +442,28 @@ TEST(standby_redirects_the_scheduler_api)
 	hresp_free(&r);
 	master_free(b, 0);
 	master_free(a, 0);
+	fx_fini(&f);
+}
+
+/* Disconnected longer than failover_timeout: torn down and gone from the registry. */
+TEST(failover_timeout_tears_down)
+{
+	struct fx f;
+	struct master *m;
+	struct sc_stream s;
+	char id[128];
+
+	fx_init(&f);
+	m = start_leader(&f, true, NULL);
+	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":0.2}", false,
+		     &s);
+	sc_wait_subscribed(&f, &s);
+	snprintf(id, sizeof(id), "%s", s.framework_id);
+	sc_close(&s);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, master_frameworks_connected(m) == 0, 5000));
+	ASSERT_UINT_EQ(master_frameworks_count(m), 1); /* not yet */
+	ASSERT_TRUE(RUN_UNTIL(f.loop, master_frameworks_count(m) == 0, 5000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, registrar_framework(m->registrar, id) == NULL, 5000));
+	master_free(m, 0);
 	fx_fini(&f);
 }
