@@ -470,3 +470,117 @@ TEST(invalid_launches)
 	master_free(m, 0);
 	fx_fini(&f);
 }
+
+/* Re-registers agent id (key host) with one RUNNING task of framework fid using cpus:1. */
+static void reregister_with_task(struct fx *f, struct master *m, const char *id, const char *host,
+				 const char *fid, const char *task)
+{
+	Keel__Agent__ReregisterAgent msg = KEEL__AGENT__REREGISTER_AGENT__INIT;
+	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
+	Mesos__V1__AgentInfo *info = rich_agent_info(host);
+	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+	Mesos__V1__Task t = MESOS__V1__TASK__INIT, *tp = &t;
+	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+	Mesos__V1__FrameworkID fw = MESOS__V1__FRAMEWORK_ID__INIT;
+	Mesos__V1__Resource r = MESOS__V1__RESOURCE__INIT, *rp = &r;
+	Mesos__V1__Value__Scalar sc = MESOS__V1__VALUE__SCALAR__INIT;
+	struct hresp out = {0};
+	uint8_t buf[8192];
+	size_t len;
+
+	aid.value = (char *)id;
+	info->id = &aid;
+	addr.hostname = (char *)host;
+	addr.ip = "127.0.0.1";
+	addr.port = f->agent_port;
+	tid.value = (char *)task;
+	fw.value = (char *)fid;
+	sc.value = 1;
+	r.name = "cpus";
+	r.type = MESOS__V1__VALUE__TYPE__SCALAR;
+	r.scalar = &sc;
+	t.name = (char *)task;
+	t.task_id = &tid;
+	t.framework_id = &fw;
+	t.agent_id = &aid;
+	t.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
+	t.n_resources = 1;
+	t.resources = &rp;
+	msg.info = info;
+	msg.address = &addr;
+	msg.key = (char *)host;
+	msg.n_tasks = 1;
+	msg.tasks = &tp;
+	len = keel__agent__reregister_agent__get_packed_size(&msg);
+	ASSERT_UINT_LE(len, sizeof(buf));
+	keel__agent__reregister_agent__pack(&msg, buf);
+	hcall(f, m->port, "POST", "/internal/agent/reregister", "application/x-protobuf", NULL, buf,
+	      len, &out);
+	ASSERT_INT_EQ(out.status, 200);
+	info->id = NULL;
+	keel_pbjson_free(&info->base);
+	hresp_free(&out);
+}
+
+/*
+ * After a failover the new leader learns tasks from ReregisterAgent: the framework re-subscribes
+ * with its ID, reconciliation reports the task RUNNING, and its cpus are not offered again.
+ */
+TEST(tasks_learned_from_reregistration_after_failover)
+{
+	struct fx f;
+	struct master_config c;
+	struct master *m;
+	struct sc_stream s;
+	struct agent_log l;
+	char *agent, fid[128], info[256], json[512];
+	const Mesos__V1__TaskStatus *st;
+	const Mesos__V1__Offer *o;
+	double cpus = 0;
+
+	fx_init(&f);
+	agent_routes(&f, &l);
+	fx_config(&f, &c, false, "m");
+	c.allocation_interval_ms = 20;
+	m = fx_master(&f, &c);
+	fx_wait_leading(&f, m);
+	agent = register_rich_agent(&f, m, "host-one");
+	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":3600}",
+		     false, &s);
+	sc_wait_subscribed(&f, &s);
+	snprintf(fid, sizeof(fid), "%s", s.framework_id);
+	sc_close(&s);
+	master_free(m, 0);
+
+	fx_config(&f, &c, false, "m");
+	c.allocation_interval_ms = 20;
+	m = fx_master(&f, &c);
+	fx_wait_leading(&f, m);
+	reregister_with_task(&f, m, agent, "host-one", fid, "survivor");
+	ASSERT_NOT_NULL(master_task_find(m, fid, "survivor"));
+	snprintf(info, sizeof(info),
+		 "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":3600,\"id\":{\"value\":"
+		 "\"%s\"}}",
+		 fid);
+	sc_subscribe(&f, m->port, info, false, &s);
+	sc_wait_subscribed(&f, &s);
+	ASSERT_STR_EQ(s.framework_id, fid);
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{}}",
+		 fid);
+	call(&f, m, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "survivor") != NULL, 5000));
+	st = update_of(&s, "survivor");
+	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) >= 1, 5000));
+	o = newest_offer(&s);
+	for (size_t i = 0; i < o->n_resources; i++)
+		if (strcmp(o->resources[i]->name, "cpus") == 0)
+			cpus += o->resources[i]->scalar->value;
+	ASSERT_TRUE(cpus > 2.99 && cpus < 3.01); /* 4 minus the survivor's 1 */
+	sc_close(&s);
+	free(agent);
+	master_free(m, 0);
+	fx_fini(&f);
+}
