@@ -251,10 +251,15 @@ static int emu_pack(struct emu *e, struct emu_agent *a, struct keel_buf *out)
 		m.address = &addr;
 		m.key = a->key;
 		m.version = "emu";
+		/* The tasks it runs: a new leader learns them from here. */
+		m.n_tasks = emu_tasks_of_agent(e->tasks, a->id, &m.tasks);
 		len = keel__agent__reregister_agent__get_packed_size(&m);
-		if ((rv = keel_buf_reserve(out, len)) < 0)
+		if ((rv = keel_buf_reserve(out, len)) < 0) {
+			keel_free(m.tasks);
 			return rv;
+		}
 		keel__agent__reregister_agent__pack(&m, (uint8_t *)keel_buf_wptr(out));
+		keel_free(m.tasks);
 	} else {
 		Keel__Agent__RegisterAgent m = KEEL__AGENT__REGISTER_AGENT__INIT;
 

@@ -37,6 +37,12 @@ struct emu_task {
 	struct keel_timer *retry_timer; /* resends the head */
 	bool inflight;			/* the head is being posted */
 	bool dead;			/* done: freed when the post in flight completes */
+	Mesos__V1__Resource **res;	/* its resources (copies, for ReregisterAgent) */
+	size_t n_res;			/* how many */
+	Mesos__V1__Task msg;		/* its Task message (points into this struct) */
+	Mesos__V1__TaskID tid;		/* msg.task_id */
+	Mesos__V1__FrameworkID fid;	/* msg.framework_id */
+	Mesos__V1__AgentID aid;		/* msg.agent_id */
 };
 
 struct emu_tasks {
@@ -75,6 +81,9 @@ static void task_free(struct emu_task *t)
 		t->head = u->next;
 		keel_free(u);
 	}
+	for (size_t i = 0; i < t->n_res; i++)
+		keel_pbjson_free(&t->res[i]->base);
+	keel_free(t->res);
 	keel_timer_free(t->end_timer);
 	keel_timer_free(t->retry_timer);
 	keel_free(t->key);
@@ -221,7 +230,22 @@ static struct emu_task *task_new(struct emu_tasks *et, const char *fid, const ch
 	return t;
 }
 
-static void start_task(struct emu_tasks *et, const char *fid, const char *tid, const char *aid)
+/* A copy of a Resource (pack and unpack). */
+static Mesos__V1__Resource *res_copy(const Mesos__V1__Resource *r)
+{
+	size_t n = protobuf_c_message_get_packed_size(&r->base);
+	uint8_t *buf = keel_xmalloc(n ? n : 1);
+	ProtobufCMessage *out = NULL;
+
+	protobuf_c_message_pack(&r->base, buf);
+	if (keel_pbjson_unpack(&mesos__v1__resource__descriptor, buf, n, &out, NULL) < 0)
+		abort();
+	keel_free(buf);
+	return (Mesos__V1__Resource *)out;
+}
+
+static void start_task(struct emu_tasks *et, const char *fid, const char *tid, const char *aid,
+		       Mesos__V1__Resource *const *res, size_t n_res)
 {
 	char *k = key_of(fid, tid);
 	struct emu_task *t = keel_hmap_get(&et->tasks, k);
@@ -230,6 +254,9 @@ static void start_task(struct emu_tasks *et, const char *fid, const char *tid, c
 	if (t != NULL)
 		return; /* a repeated RunTask changes nothing */
 	t = task_new(et, fid, tid, aid);
+	t->res = keel_xcalloc(n_res + 1, sizeof(*t->res));
+	for (size_t i = 0; i < n_res; i++)
+		t->res[t->n_res++] = res_copy(res[i]);
 	queue_update(t, MESOS__V1__TASK_STATE__TASK_STARTING, -1);
 	queue_update(t, MESOS__V1__TASK_STATE__TASK_RUNNING, -1);
 	if (et->cfg.end != EMU_TASK_NEVER && keel_timer_start(t->end_timer, et->cfg.task_ms, 0) < 0)
@@ -273,10 +300,11 @@ static void on_run_task(struct keel_http_req *req, void *arg)
 	et->runs++;
 	if (rt->task != NULL)
 		start_task(et, rt->framework->id->value, rt->task->task_id->value,
-			   rt->agent_id->value);
+			   rt->agent_id->value, rt->task->resources, rt->task->n_resources);
 	for (size_t i = 0; rt->task_group != NULL && i < rt->task_group->n_tasks; i++)
 		start_task(et, rt->framework->id->value, rt->task_group->tasks[i]->task_id->value,
-			   rt->agent_id->value);
+			   rt->agent_id->value, rt->task_group->tasks[i]->resources,
+			   rt->task_group->tasks[i]->n_resources);
 	keel_pbjson_free(&rt->base);
 }
 
@@ -409,6 +437,41 @@ void emu_tasks_set_leader(struct emu_tasks *et, const char *host, uint16_t port,
 	}
 	while (keel_hmap_next(&et->tasks, &pos, &key, &value))
 		send_head(value);
+}
+
+size_t emu_tasks_of_agent(struct emu_tasks *et, const char *agent_id, Mesos__V1__Task ***out)
+{
+	const char *key;
+	void *value;
+	size_t pos = 0, n = 0, cap = 0;
+	Mesos__V1__Task **list = NULL;
+
+	while (keel_hmap_next(&et->tasks, &pos, &key, &value)) {
+		struct emu_task *t = value;
+		if (t->dead || strcmp(t->agent_id, agent_id) != 0)
+			continue;
+		mesos__v1__task__init(&t->msg);
+		mesos__v1__task_id__init(&t->tid);
+		mesos__v1__framework_id__init(&t->fid);
+		mesos__v1__agent_id__init(&t->aid);
+		t->tid.value = t->task_id;
+		t->fid.value = t->framework_id;
+		t->aid.value = t->agent_id;
+		t->msg.name = t->task_id;
+		t->msg.task_id = &t->tid;
+		t->msg.framework_id = &t->fid;
+		t->msg.agent_id = &t->aid;
+		t->msg.state = t->state;
+		t->msg.n_resources = t->n_res;
+		t->msg.resources = t->res;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			list = keel_xrealloc(list, cap * sizeof(*list));
+		}
+		list[n++] = &t->msg;
+	}
+	*out = list;
+	return n;
 }
 
 void emu_tasks_status(const struct emu_tasks *et, struct keel_buf *b)

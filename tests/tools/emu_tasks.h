@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto/mesos/v1/mesos.pb-c.h"
 #include "runtime/buf.h"
 #include "runtime/http_server.h"
 #include "runtime/loop.h"
@@ -38,6 +39,13 @@ void emu_tasks_free(struct emu_tasks *t);
 
 /* A new leader (epoch 0: none): the connection moves, unacknowledged updates are resent. */
 void emu_tasks_set_leader(struct emu_tasks *t, const char *host, uint16_t port, uint64_t epoch);
+
+/*
+ * The tasks an agent runs, as Task messages for its ReregisterAgent (newest
+ * state, resources). *out is a new array (keel_free it) of pointers valid
+ * until the loop runs again. Returns how many.
+ */
+size_t emu_tasks_of_agent(struct emu_tasks *t, const char *agent_id, Mesos__V1__Task ***out);
 
 /* Appends ,"tasks":{...} (counts by state and message counters) to a JSON object in b. */
 void emu_tasks_status(const struct emu_tasks *t, struct keel_buf *b);
