@@ -295,6 +295,12 @@ static void on_cycle(struct keel_timer *t, void *arg)
 	}
 	pending_flush(os);
 	os->stats.last_cycle_us = (keel_loop_clock_ns() - start) / 1000u;
+	os->stats.last_offers = n;
+	if (n > 0) {
+		os->stats.offer_cycles++;
+		os->stats.offer_cycle_us = os->stats.last_cycle_us;
+		os->stats.offer_cycle_offers = n;
+	}
 	allocator_stats(os->alloc, &st);
 	if (st.filters > 0)
 		kick(os); /* filters expire only in a cycle */

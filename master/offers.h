@@ -85,13 +85,17 @@ struct allocator *master_offers_allocator(const struct master *m);
 
 /* Counters. */
 struct master_offer_stats {
-	uint64_t cycles;	 /* allocation cycles run */
-	uint64_t offers_sent;	 /* offers made [master/outstanding_offers is live] */
-	uint64_t declined;	 /* offers declined */
-	uint64_t rescinded;	 /* offers rescinded */
-	uint64_t outstanding;	 /* live offers */
-	uint64_t last_cycle_us;	 /* duration of the last cycle, µs */
-	uint64_t agents_skipped; /* agents whose resources the allocator refused */
+	uint64_t cycles;	     /* allocation cycles run */
+	uint64_t offers_sent;	     /* offers made [master/outstanding_offers is live] */
+	uint64_t declined;	     /* offers declined */
+	uint64_t rescinded;	     /* offers rescinded */
+	uint64_t outstanding;	     /* live offers */
+	uint64_t last_cycle_us;	     /* duration of the last cycle, µs */
+	uint64_t last_offers;	     /* offers the last cycle made */
+	uint64_t offer_cycles;	     /* cycles that made offers */
+	uint64_t offer_cycle_us;     /* duration of the latest cycle that made offers, µs */
+	uint64_t offer_cycle_offers; /* offers it made */
+	uint64_t agents_skipped;     /* agents whose resources the allocator refused */
 };
 void master_offers_stats(const struct master *m, struct master_offer_stats *out);
 

@@ -265,6 +265,8 @@ static void task_remove(struct master_tasks *ts, struct master_task *t)
 static void task_set_state(struct master_tasks *ts, struct master_task *t, Mesos__V1__TaskState s)
 {
 	ts->stats.per_state[state_index(t->task->state)]--;
+	if (t->task->state != s)
+		ts->stats.reached[state_index(s)]++;
 	t->task->state = s;
 	ts->stats.per_state[state_index(s)]++;
 }

@@ -87,6 +87,7 @@ struct master_task_stats {
 	uint64_t acks;		 /* acknowledgements routed to agents */
 	uint64_t agent_messages; /* messages sent to agents, retries included */
 	uint64_t per_state[16];	 /* tasks known by TaskState (index = enum value, clamped) */
+	uint64_t reached[16];	 /* tasks that reached each state, ever (terminal counters) */
 };
 void master_tasks_stats(const struct master *m, struct master_task_stats *out);
 

@@ -385,6 +385,17 @@ TEST(task_life_cycle)
 	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "nope") != NULL, 5000));
 	ASSERT_INT_EQ(update_of(&s, "nope")->state, MESOS__V1__TASK_STATE__TASK_LOST);
 
+	/* The Mesos metric names follow. */
+	{
+		json_t *snap = hget_json(&f, m->port, "/metrics/snapshot");
+		ASSERT_TRUE(metric(snap, "master/tasks_finished") == 1);
+		ASSERT_TRUE(metric(snap, "master/tasks_staging") == 1); /* t2 */
+		ASSERT_TRUE(metric(snap, "master/tasks_launched") == 2);
+		ASSERT_TRUE(metric(snap, "master/frameworks_active") == 1);
+		ASSERT_TRUE(metric(snap, "allocator/mesos/allocation_runs") >= 1);
+		ASSERT_TRUE(metric(snap, "master/outstanding_offers") >= 1);
+		json_decref(snap);
+	}
 	/* An update from an unknown agent: 503 (it should re-register). */
 	agent_update(&f, m, "no-such-agent", s.framework_id, "t2",
 		     MESOS__V1__TASK_STATE__TASK_RUNNING, 9, 503);
