@@ -216,7 +216,8 @@ int main(int argc, char **argv)
 	}
 	times = keel_xcalloc(cycles, sizeof(*times));
 	{
-		/* Offers made while the frameworks subscribed: declined, the measure starts after. */
+		/* Offers made while the frameworks subscribed: declined, the measure starts after.
+		 */
 		struct master_offer_stats st;
 		decline_all(m);
 		master_offers_stats(m, &st);

@@ -112,6 +112,27 @@ static void simple_call(struct fx *f, struct master *m, struct sc_stream *s, con
 	hresp_free(&r);
 }
 
+enum { offer_timeout_none = 0 };
+
+/*
+ * A master with one agent "host-one" (its ID in *agent, free()) and one framework (JSON) that
+ * got its first offer (ID in id).
+ */
+static struct master *one_offer(struct fx *f, uint64_t offer_timeout_ms, struct sc_stream *s,
+				char **agent, char *id, size_t size)
+{
+	struct master *m;
+
+	fx_init(f);
+	m = start_leader(f, offer_timeout_ms);
+	*agent = register_rich_agent(f, m, "host-one");
+	sc_subscribe(f, m->port, FW_STAR, false, s);
+	sc_wait_subscribed(f, s);
+	ASSERT_TRUE(RUN_UNTIL(f->loop, offers_for(s, *agent) == 1, 5000));
+	snprintf(id, size, "%s", last_offer(s, *agent)->id->value);
+	return m;
+}
+
 /* Every field Mesos always sets, in both encodings. */
 static void offer_fields_case(bool protobuf)
 {
@@ -178,13 +199,7 @@ TEST(decline_filters_for_refuse_seconds)
 	uint64_t t0;
 	double waited;
 
-	fx_init(&f);
-	m = start_leader(&f, 0);
-	a1 = register_rich_agent(&f, m, "host-one");
-	sc_subscribe(&f, m->port, FW_STAR, false, &s);
-	sc_wait_subscribed(&f, &s);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, offers_for(&s, a1) == 1, 5000));
-	snprintf(id, sizeof(id), "%s", last_offer(&s, a1)->id->value);
+	m = one_offer(&f, offer_timeout_none, &s, &a1, id, sizeof(id));
 	t0 = keel_loop_clock_ns();
 	decline(&f, m, &s, id, "{\"refuse_seconds\":0.4}");
 	ASSERT_NULL(master_offer_find(m, id));
@@ -215,13 +230,7 @@ TEST(suppress_until_revive)
 	char *a1, id[128];
 	uint64_t cycles;
 
-	fx_init(&f);
-	m = start_leader(&f, 0);
-	a1 = register_rich_agent(&f, m, "host-one");
-	sc_subscribe(&f, m->port, FW_STAR, false, &s);
-	sc_wait_subscribed(&f, &s);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, offers_for(&s, a1) == 1, 5000));
-	snprintf(id, sizeof(id), "%s", last_offer(&s, a1)->id->value);
+	m = one_offer(&f, offer_timeout_none, &s, &a1, id, sizeof(id));
 	simple_call(&f, m, &s, "SUPPRESS", NULL, 202);
 	decline(&f, m, &s, id, "{\"refuse_seconds\":0}");
 	/* Cycles run (the declined resources are free) and offer nothing. */
@@ -282,13 +291,7 @@ TEST(offer_timeout_rescinds)
 	struct sc_stream s;
 	char *a1, id[128];
 
-	fx_init(&f);
-	m = start_leader(&f, 150);
-	a1 = register_rich_agent(&f, m, "host-one");
-	sc_subscribe(&f, m->port, FW_STAR, false, &s);
-	sc_wait_subscribed(&f, &s);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, offers_for(&s, a1) == 1, 5000));
-	snprintf(id, sizeof(id), "%s", last_offer(&s, a1)->id->value);
+	m = one_offer(&f, 150, &s, &a1, id, sizeof(id));
 	ASSERT_TRUE(RUN_UNTIL(f.loop, rescinds_of(&s, id) == 1, 5000));
 	ASSERT_TRUE(RUN_UNTIL(f.loop, offers_for(&s, a1) == 2, 5000));
 	sc_close(&s);
