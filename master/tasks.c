@@ -931,8 +931,16 @@ void master_tasks_agent_reregistered(struct master *m, struct master_agent *a)
 		const Mesos__V1__Task *rt = a->tasks[i];
 		struct master_task *t =
 		    master_task_find(m, rt->framework_id->value, rt->task_id->value);
-		if (t != NULL)
+		if (t != NULL) {
+			/* Back from a partition: the agent's word is the truth now. */
+			if (t->task->state != rt->state)
+				task_set_state(ts, t, rt->state);
+			if (t->res == NULL && !terminal(rt->state) &&
+			    allocator_res_from_proto(master_offers_allocator(m), rt->resources,
+						     rt->n_resources, &t->res) < 0)
+				t->res = NULL;
 			continue;
+		}
 		t = task_add(ts, (Mesos__V1__Task *)master_pb_copy(&rt->base), NULL, NULL);
 		t->role = keel_xstrdup(master_task_role(rt));
 		if (!terminal(rt->state) &&

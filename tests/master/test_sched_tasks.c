@@ -595,3 +595,59 @@ TEST(tasks_learned_from_reregistration_after_failover)
 	master_free(m, 0);
 	fx_fini(&f);
 }
+
+/*
+ * A partitioned agent: its task is reported TASK_LOST (the framework is not PARTITION_AWARE);
+ * when the agent re-registers reporting it RUNNING, reconciliation says RUNNING again.
+ */
+TEST(partitioned_agent_tasks_lost_then_reconciled_truthfully)
+{
+	struct fx f;
+	struct master *m;
+	struct sc_stream s;
+	struct agent_log l;
+	char *agent, offer[128], t1[512], json[512];
+
+	fx_init(&f);
+	agent_routes(&f, &l);
+	m = start_leader(&f);
+	agent = register_rich_agent(&f, m, "host-one");
+	sc_subscribe(&f, m->port, FW_INFO, false, &s);
+	sc_wait_subscribed(&f, &s);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
+	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	task_json(t1, sizeof(t1), "p1", agent, 1, CMD);
+	do_accept(&f, m, &s, offer, t1, NULL);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 5000));
+	agent_update(&f, m, agent, s.framework_id, "p1", MESOS__V1__TASK_STATE__TASK_RUNNING, 3,
+		     202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "p1") != NULL, 5000));
+
+	f.ping_mode = FX_FAIL;
+	ASSERT_TRUE(RUN_UNTIL(
+	    f.loop, update_of(&s, "p1")->state == MESOS__V1__TASK_STATE__TASK_LOST, 10000));
+	ASSERT_INT_EQ(update_of(&s, "p1")->reason,
+		      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, master_agent_find(m, agent) == NULL, 10000));
+
+	f.ping_mode = FX_PONG;
+	reregister_with_task(&f, m, agent, "host-one", s.framework_id, "p1");
+	ASSERT_TRUE(RUN_UNTIL(f.loop,
+			      master_task_find(m, s.framework_id, "p1")->task->state ==
+				  MESOS__V1__TASK_STATE__TASK_RUNNING,
+			      10000));
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
+		 "\"tasks\":[{\"task_id\":{\"value\":\"p1\"}}]}}",
+		 s.framework_id);
+	call(&f, m, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop,
+			      update_of(&s, "p1")->reason ==
+				  MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+			      5000));
+	ASSERT_INT_EQ(update_of(&s, "p1")->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	sc_close(&s);
+	free(agent);
+	master_free(m, 0);
+	fx_fini(&f);
+}
