@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "master_int.h"
+#include "offers.h"
 #include "runtime/alloc.h"
 #include "runtime/http_client.h"
 #include "runtime/http_server.h"
@@ -65,13 +66,16 @@ void master_agent_set_state(struct master *m, struct master_agent *a, enum maste
 		return;
 	m->agents.count[a->state]--;
 	m->agents.count[state]++;
-	if (a->state == MASTER_AGENT_ACTIVE)
+	if (a->state == MASTER_AGENT_ACTIVE) {
 		master_wheel_remove(m, a);
+		master_offers_agent_down(m, a);
+	}
 	a->state = state;
 	if (state == MASTER_AGENT_ACTIVE) {
 		a->misses = 0;
 		a->awaiting = false;
 		master_wheel_add(m, a);
+		master_offers_agent_up(m, a);
 	}
 }
 
@@ -115,6 +119,7 @@ void master_agent_remove(struct master *m, struct master_agent *a)
 	master_agent_answer_parked(m, a, 503, "agent removed while the request waited");
 	if (a->state == MASTER_AGENT_ACTIVE)
 		master_wheel_remove(m, a);
+	master_offers_agent_down(m, a);
 	m->agents.count[a->state]--;
 	keel_hmap_del(&m->agents.by_id, a->id);
 	if (a->key != NULL && keel_hmap_get(&m->agents.by_key, a->key) == a)

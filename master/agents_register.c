@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "master_int.h"
+#include "offers.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/buf.h"
@@ -170,6 +171,8 @@ static void on_register(struct keel_http_req *req, void *arg)
 	m->agents.next_seq++;
 	master_agent_set_info(a, msg->info);
 	msg->info = NULL;
+	if (a->state == MASTER_AGENT_ACTIVE)
+		master_offers_agent_update(m, a);
 	a->version = steal_str(&msg->version);
 	master_agent_park(a, req);
 out:

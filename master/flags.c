@@ -31,6 +31,9 @@ struct master_flag_values {
 	int64_t registry_max_agent_age;	  /* ns */
 	uint64_t registry_max_agent_count;
 	bool log_auto_initialize;
+	int64_t heartbeat_interval;  /* --heartbeat_interval, ns */
+	int64_t allocation_interval; /* --allocation_interval, ns */
+	int64_t offer_timeout;	     /* --offer_timeout, ns (0: none) */
 };
 
 static const char *const registry_choices[] = {"replicated_log", "in_memory", NULL};
@@ -127,6 +130,19 @@ static int config_fill(struct master_config *c, struct keel_flags *f,
 			errmsg)) < 0)
 		return rv;
 	c->store_timeout_ms = (uint32_t)ms;
+	if ((rv = to_ms("heartbeat_interval", v->heartbeat_interval, UINT32_MAX, &ms, errmsg)) < 0)
+		return rv;
+	c->heartbeat_interval_ms = (uint32_t)ms;
+	if ((rv = to_ms("allocation_interval", v->allocation_interval, UINT32_MAX, &ms, errmsg)) <
+	    0)
+		return rv;
+	c->allocation_interval_ms = (uint32_t)ms;
+	c->offer_timeout_ms = 0;
+	if (v->offer_timeout != 0) {
+		if ((rv = to_ms("offer_timeout", v->offer_timeout, UINT64_MAX, &ms, errmsg)) < 0)
+			return rv;
+		c->offer_timeout_ms = ms;
+	}
 	if ((rv = to_ms("agent_ping_timeout", v->agent_ping_timeout, UINT32_MAX, &ms, errmsg)) < 0)
 		return rv;
 	c->ping_timeout_ms = (uint32_t)ms;
@@ -189,6 +205,16 @@ int master_config_parse(int argc, char **argv, struct master_config *out, FILE *
 	    {"registry_store_timeout", KEEL_FLAG_DURATION, &v.registry_store_timeout, "20secs",
 	     "How long a registry change may take to become durable before the master "
 	     "fail-stops."},
+	    {"heartbeat_interval", KEEL_FLAG_DURATION, &v.heartbeat_interval, "15secs",
+	     "Interval between HEARTBEAT events on each scheduler's event stream (Mesos's "
+	     "fixed 15 seconds by default)."},
+	    {"allocation_interval", KEEL_FLAG_DURATION, &v.allocation_interval, "1secs",
+	     "Longest time between an event that may change offers (an agent, a framework, "
+	     "declined resources) and the allocation cycle that takes it in; events in between "
+	     "share one cycle."},
+	    {"offer_timeout", KEEL_FLAG_DURATION, &v.offer_timeout, "0secs",
+	     "Time after which an outstanding offer is rescinded; 0secs (the default) means "
+	     "never, as Mesos's unset flag."},
 	    {"agent_ping_timeout", KEEL_FLAG_DURATION, &v.agent_ping_timeout, "15secs",
 	     "Interval between the leader's pings of each agent; a ping without a pong by the "
 	     "next one is missed."},

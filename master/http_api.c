@@ -341,8 +341,7 @@ static const char *call_invalid(const Mesos__V1__Master__Call *call)
 	return NULL;
 }
 
-/* Decodes the body by its Content-Type; answers 400/415 itself and returns NULL on error. */
-static Mesos__V1__Master__Call *call_decode(struct keel_http_req *req)
+ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMessageDescriptor *d)
 {
 	const struct keel_http_head *h = keel_http_req_head(req);
 	char errmsg[KEEL_ERRMSG_SIZE];
@@ -356,17 +355,15 @@ static Mesos__V1__Master__Call *call_decode(struct keel_http_req *req)
 		return NULL;
 	}
 	if (ct_len == strlen(PROTOBUF_TYPE) && memcmp(ct, PROTOBUF_TYPE, ct_len) == 0) {
-		if (keel_pbjson_unpack(&mesos__v1__master__call__descriptor, body, len, &msg,
-				       errmsg) < 0) {
-			answer_text(req, 400, "Failed to parse body into Call protobuf: %s",
-				    errmsg);
+		if (keel_pbjson_unpack(d, body, len, &msg, errmsg) < 0) {
+			answer_text(req, 400, "Failed to parse body into %s protobuf: %s",
+				    d->short_name, errmsg);
 			return NULL;
 		}
 	} else if (ct_len == strlen(JSON_TYPE) && memcmp(ct, JSON_TYPE, ct_len) == 0) {
-		if (keel_pbjson_read(&mesos__v1__master__call__descriptor, body ? body : "", len,
-				     &msg, errmsg) < 0) {
-			answer_text(req, 400, "Failed to convert JSON into Call protobuf: %s",
-				    errmsg);
+		if (keel_pbjson_read(d, body ? body : "", len, &msg, errmsg) < 0) {
+			answer_text(req, 400, "Failed to convert JSON into %s protobuf: %s",
+				    d->short_name, errmsg);
 			return NULL;
 		}
 	} else {
@@ -374,38 +371,47 @@ static Mesos__V1__Master__Call *call_decode(struct keel_http_req *req)
 			    PROTOBUF_TYPE);
 		return NULL;
 	}
-	return (Mesos__V1__Master__Call *)msg;
+	return msg;
+}
+
+bool master_api_negotiate(struct keel_http_req *req, bool *protobuf)
+{
+	const struct keel_http_head *h = keel_http_req_head(req);
+	size_t accept_len = 0;
+	const char *accept = keel_http_header_get(h, "Accept", &accept_len);
+
+	if (accepts(accept, accept_len, JSON_TYPE)) {
+		*protobuf = false;
+	} else if (accepts(accept, accept_len, PROTOBUF_TYPE)) {
+		*protobuf = true;
+	} else {
+		answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'", PROTOBUF_TYPE,
+			    JSON_TYPE);
+		return false;
+	}
+	return true;
 }
 
 static void on_api(struct keel_http_req *req, void *arg)
 {
 	struct master_api *api = arg;
 	struct master *m = api->m;
-	const struct keel_http_head *h = keel_http_req_head(req);
 	Mesos__V1__Master__Call *call;
-	const char *invalid, *accept;
-	size_t accept_len = 0;
+	const char *invalid;
 	bool protobuf;
 
 	if (!master_http_gate(m, req))
 		return;
-	call = call_decode(req);
+	call =
+	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)
 		return;
 	if ((invalid = call_invalid(call)) != NULL) {
 		answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
 	}
-	accept = keel_http_header_get(h, "Accept", &accept_len);
-	if (accepts(accept, accept_len, JSON_TYPE)) {
-		protobuf = false;
-	} else if (accepts(accept, accept_len, PROTOBUF_TYPE)) {
-		protobuf = true;
-	} else {
-		answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'", PROTOBUF_TYPE,
-			    JSON_TYPE);
+	if (!master_api_negotiate(req, &protobuf))
 		goto out;
-	}
 
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE) {
 		mark_gone(api, req, call->mark_agent_gone);

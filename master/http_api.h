@@ -67,6 +67,21 @@ uint64_t master_api_marked_gone(const struct master *m);
 struct keel_buf *master_api_scratch(struct master *m);
 void master_api_scratch_done(struct master *m);
 
+/*
+ * Decodes req's body as a message of type d by its Content-Type (exactly
+ * application/json or application/x-protobuf). On error it has answered
+ * (400 "Expecting 'Content-Type' to be present", 400 "Failed to parse body
+ * into <Name> protobuf: ..." / "Failed to convert JSON into <Name> protobuf:
+ * ...", 415) and returns NULL. Free the message with keel_pbjson_free.
+ */
+ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMessageDescriptor *d);
+
+/*
+ * Content negotiation by the Accept header (absent: JSON): sets *protobuf and
+ * returns true, or answers 406 and returns false.
+ */
+bool master_api_negotiate(struct keel_http_req *req, bool *protobuf);
+
 /* --- Renderers (http_state.c, http_metrics.c); also used by tests and benchmarks --- */
 
 /* Appends the /state JSON of m to out. */
@@ -122,7 +137,7 @@ struct master_api_reply {
 	Mesos__V1__Master__Response__GetExecutors executors;   /* GET_EXECUTORS, GET_STATE */
 	Mesos__V1__Master__Response__GetTasks tasks;	       /* GET_TASKS, GET_STATE */
 	json_t *flags_json;				       /* parsed flags (GET_FLAGS) */
-	void *allocs[8];				       /* arrays to free */
+	void *allocs[16];				       /* arrays to free */
 	size_t n_allocs;				       /* how many */
 };
 

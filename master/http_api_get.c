@@ -7,6 +7,8 @@
 #include "http_api.h"
 #include "master_int.h"
 #include "registrar.h"
+#include "sched.h"
+#include "tasks.h"
 #include "runtime/alloc.h"
 
 typedef Mesos__V1__Master__Response__GetAgents__Agent api_agent;
@@ -192,30 +194,40 @@ static void build_agents(struct master *m, struct master_api_reply *r)
 	r->agents.recovered_agents = recovered;
 }
 
-/* GetTasks: the tasks registered agents reported when they re-registered. */
+/* GetTasks: every task the leader knows (launched this term or reported by agents). */
 static void build_tasks(struct master *m, struct master_api_reply *r)
 {
-	size_t n = 0, pos = 0, i = 0;
-	const char *key;
-	void *value;
-	Mesos__V1__Task **tasks;
+	size_t n = master_tasks_count(m), pos = 0, i = 0;
+	struct master_task *t;
+	Mesos__V1__Task **tasks = reply_alloc(r, n, sizeof(*tasks));
 
-	while (keel_hmap_next(&m->agents.by_id, &pos, &key, &value)) {
-		const struct master_agent *a = value;
-		if (agent_registered(a))
-			n += a->n_tasks;
-	}
-	tasks = reply_alloc(r, n, sizeof(*tasks));
-	pos = 0;
-	while (keel_hmap_next(&m->agents.by_id, &pos, &key, &value)) {
-		const struct master_agent *a = value;
-		if (!agent_registered(a))
-			continue;
-		for (size_t t = 0; t < a->n_tasks && i < n; t++)
-			tasks[i++] = a->tasks[t];
-	}
+	while (i < n && master_tasks_next(m, &pos, &t))
+		tasks[i++] = t->task;
 	r->tasks.n_tasks = i;
 	r->tasks.tasks = tasks;
+}
+
+/* GetFrameworks: the frameworks subscribed to this leader (connected or not). */
+static void build_frameworks(struct master *m, struct master_api_reply *r)
+{
+	size_t n = master_frameworks_count(m), pos = 0, i = 0;
+	struct master_framework *fw;
+	Mesos__V1__Master__Response__GetFrameworks__Framework **list =
+	    reply_alloc(r, n, sizeof(*list));
+	Mesos__V1__Master__Response__GetFrameworks__Framework *items =
+	    reply_alloc(r, n, sizeof(*items));
+
+	while (i < n && master_frameworks_next(m, &pos, &fw)) {
+		Mesos__V1__Master__Response__GetFrameworks__Framework *f = &items[i];
+		mesos__v1__master__response__get_frameworks__framework__init(f);
+		f->framework_info = fw->info;
+		f->active = fw->stream != NULL;
+		f->connected = fw->stream != NULL;
+		f->recovered = false;
+		list[i++] = f;
+	}
+	r->frameworks.n_frameworks = i;
+	r->frameworks.frameworks = list;
 }
 
 int master_api_reply_build(struct master *m, const Mesos__V1__Master__Call *call,
@@ -264,6 +276,7 @@ int master_api_reply_build(struct master *m, const Mesos__V1__Master__Call *call
 		return 0;
 	case MESOS__V1__MASTER__CALL__TYPE__GET_FRAMEWORKS:
 		r->resp.type = MESOS__V1__MASTER__RESPONSE__TYPE__GET_FRAMEWORKS;
+		build_frameworks(m, r);
 		r->resp.get_frameworks = &r->frameworks;
 		return 0;
 	case MESOS__V1__MASTER__CALL__TYPE__GET_EXECUTORS:
@@ -278,6 +291,7 @@ int master_api_reply_build(struct master *m, const Mesos__V1__Master__Call *call
 	case MESOS__V1__MASTER__CALL__TYPE__GET_STATE:
 		r->resp.type = MESOS__V1__MASTER__RESPONSE__TYPE__GET_STATE;
 		build_agents(m, r);
+		build_frameworks(m, r);
 		build_tasks(m, r);
 		r->state.get_agents = &r->agents;
 		r->state.get_frameworks = &r->frameworks;

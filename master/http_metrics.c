@@ -8,6 +8,9 @@
 #include "http_api.h"
 #include "http_json.h"
 #include "master_int.h"
+#include "offers.h"
+#include "sched.h"
+#include "tasks.h"
 #include "registrar.h"
 #include "runtime/http_server.h"
 
@@ -84,6 +87,45 @@ static void system_metrics(struct master_metric *out, size_t *n)
 	}
 }
 
+/* Offers, tasks by state (gauges for live states, counters for terminal ones, as Mesos), and
+ * the allocator's cycles. */
+static void tasks_and_offers(struct master *m, struct master_metric *out, size_t *n)
+{
+	static const struct {
+		const char *name;
+		Mesos__V1__TaskState state;
+		bool terminal;
+	} states[] = {
+	    {"master/tasks_staging", MESOS__V1__TASK_STATE__TASK_STAGING, false},
+	    {"master/tasks_starting", MESOS__V1__TASK_STATE__TASK_STARTING, false},
+	    {"master/tasks_running", MESOS__V1__TASK_STATE__TASK_RUNNING, false},
+	    {"master/tasks_killing", MESOS__V1__TASK_STATE__TASK_KILLING, false},
+	    {"master/tasks_unreachable", MESOS__V1__TASK_STATE__TASK_UNREACHABLE, false},
+	    {"master/tasks_finished", MESOS__V1__TASK_STATE__TASK_FINISHED, true},
+	    {"master/tasks_failed", MESOS__V1__TASK_STATE__TASK_FAILED, true},
+	    {"master/tasks_killed", MESOS__V1__TASK_STATE__TASK_KILLED, true},
+	    {"master/tasks_lost", MESOS__V1__TASK_STATE__TASK_LOST, true},
+	    {"master/tasks_error", MESOS__V1__TASK_STATE__TASK_ERROR, true},
+	    {"master/tasks_dropped", MESOS__V1__TASK_STATE__TASK_DROPPED, true},
+	};
+	struct master_offer_stats os;
+	struct master_task_stats ts;
+
+	master_offers_stats(m, &os);
+	master_tasks_stats(m, &ts);
+	add(out, n, "master/outstanding_offers", (double)os.outstanding);
+	add(out, n, "master/offers_declined", (double)os.declined);
+	add(out, n, "master/offers_rescinded", (double)os.rescinded);
+	add(out, n, "allocator/mesos/allocation_runs", (double)os.cycles);
+	add(out, n, "allocator/mesos/allocation_run_ms", (double)os.last_cycle_us / 1000.0);
+	for (size_t i = 0; i < KEEL_ARRAY_SIZE(states); i++)
+		add(out, n, states[i].name,
+		    (double)(states[i].terminal ? ts.reached[states[i].state]
+						: ts.per_state[states[i].state]));
+	add(out, n, "master/tasks_launched", (double)ts.launched);
+	add(out, n, "master/valid_status_updates", (double)ts.updates);
+}
+
 size_t master_metrics_collect(struct master *m, struct master_metric *out)
 {
 	const struct master_counters *c = &m->counters;
@@ -113,11 +155,13 @@ size_t master_metrics_collect(struct master *m, struct master_metric *out)
 	add(out, &n, "master/slave_removals", (double)master_api_marked_gone(m));
 	add(out, &n, "master/slave_unreachable_scheduled", (double)c->unreachable_scheduled);
 	add(out, &n, "master/slave_unreachable_completed", (double)c->unreachable_completed);
-	add(out, &n, "master/frameworks_active", 0);
-	add(out, &n, "master/frameworks_inactive", 0);
-	add(out, &n, "master/frameworks_connected", 0);
-	add(out, &n, "master/frameworks_disconnected", 0);
-	add(out, &n, "master/outstanding_offers", 0);
+	add(out, &n, "master/frameworks_active", (double)master_frameworks_connected(m));
+	add(out, &n, "master/frameworks_inactive",
+	    (double)(master_frameworks_count(m) - master_frameworks_connected(m)));
+	add(out, &n, "master/frameworks_connected", (double)master_frameworks_connected(m));
+	add(out, &n, "master/frameworks_disconnected",
+	    (double)(master_frameworks_count(m) - master_frameworks_connected(m)));
+	tasks_and_offers(m, out, &n);
 	add(out, &n, "master/cpus_total", t.cpus);
 	add(out, &n, "master/cpus_used", 0);
 	add(out, &n, "master/cpus_percent", 0);

@@ -9,6 +9,8 @@
 #include "http_json.h"
 #include "master_int.h"
 #include "registrar.h"
+#include "sched.h"
+#include "tasks.h"
 #include "runtime/alloc.h"
 #include "runtime/http_server.h"
 
@@ -468,6 +470,85 @@ static void empty_array(struct master_json *w, const char *key)
 	master_json_array_end(w);
 }
 
+static const char *task_state_name(Mesos__V1__TaskState s)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)s);
+	return v ? v->name : "TASK_UNKNOWN";
+}
+
+/* One task as Mesos's json(Task): ids, state, flat resources, role, statuses. */
+static void task_render(struct master_json *w, const struct master_task *mt, struct flat *f,
+			struct keel_buf *txt)
+{
+	const Mesos__V1__Task *t = mt->task;
+
+	master_json_object_begin(w);
+	master_json_kv_string(w, "id", t->task_id->value);
+	master_json_kv_string(w, "name", t->name);
+	master_json_kv_string(w, "framework_id", t->framework_id->value);
+	master_json_kv_string(w, "executor_id", t->executor_id ? t->executor_id->value : "");
+	master_json_kv_string(w, "slave_id", t->agent_id->value);
+	master_json_kv_string(w, "state", task_state_name(t->state));
+	master_json_key(w, "resources");
+	flat_render(w, f, t->resources, t->n_resources, FLAT_ALL, NULL, txt);
+	master_json_kv_string(w, "role", mt->role ? mt->role : "*");
+	master_json_key(w, "statuses");
+	master_json_array_begin(w);
+	if (mt->last != NULL) {
+		master_json_object_begin(w);
+		master_json_kv_string(w, "state", task_state_name(mt->last->state));
+		master_json_kv_double(w, "timestamp", mt->last->timestamp);
+		master_json_object_end(w);
+	}
+	master_json_array_end(w);
+	master_json_object_end(w);
+}
+
+/* The frameworks subscribed to this leader, each with its tasks (Mesos's /state form). */
+static void frameworks_render(struct master_json *w, struct master *m, struct flat *f,
+			      struct keel_buf *txt)
+{
+	struct master_framework *fw;
+	size_t pos = 0;
+
+	master_json_key(w, "frameworks");
+	master_json_array_begin(w);
+	while (master_frameworks_next(m, &pos, &fw)) {
+		const Mesos__V1__FrameworkInfo *info = fw->info;
+		master_json_object_begin(w);
+		master_json_kv_string(w, "id", fw->id);
+		master_json_kv_string(w, "name", info->name);
+		master_json_kv_string(w, "user", info->user);
+		master_json_kv_string(w, "role", info->role ? info->role : "*");
+		master_json_key(w, "roles");
+		master_json_array_begin(w);
+		for (size_t i = 0; i < info->n_roles; i++)
+			master_json_string(w, info->roles[i]);
+		master_json_array_end(w);
+		master_json_kv_string(w, "principal", info->principal ? info->principal : "");
+		master_json_kv_double(w, "failover_timeout",
+				      info->has_failover_timeout ? info->failover_timeout : 0);
+		master_json_kv_bool(w, "checkpoint", info->has_checkpoint && info->checkpoint);
+		master_json_kv_string(w, "hostname", info->hostname ? info->hostname : "");
+		master_json_kv_bool(w, "active", fw->stream != NULL);
+		master_json_kv_bool(w, "connected", fw->stream != NULL);
+		master_json_kv_bool(w, "recovered", false);
+		master_json_key(w, "tasks");
+		master_json_array_begin(w);
+		for (const struct master_task *t = master_tasks_of(m, fw->id); t != NULL;
+		     t = t->next)
+			task_render(w, t, f, txt);
+		master_json_array_end(w);
+		empty_array(w, "unreachable_tasks");
+		empty_array(w, "completed_tasks");
+		empty_array(w, "offers");
+		empty_array(w, "executors");
+		master_json_object_end(w);
+	}
+	master_json_array_end(w);
+}
+
 void master_state_render(struct master *m, struct keel_buf *out)
 {
 	struct master_json w;
@@ -550,7 +631,7 @@ void master_state_render(struct master *m, struct keel_buf *out)
 	}
 	master_json_array_end(&w);
 
-	empty_array(&w, "frameworks");
+	frameworks_render(&w, m, &f, &txt);
 	empty_array(&w, "completed_frameworks");
 	empty_array(&w, "orphan_tasks");
 	empty_array(&w, "unregistered_frameworks");

@@ -14,6 +14,9 @@
 #include "master_int.h"
 #include "registrar.h"
 #include "replog/replog.h"
+#include "offers.h"
+#include "sched.h"
+#include "tasks.h"
 #include "runtime/alloc.h"
 #include "runtime/http_server.h"
 #include "runtime/log.h"
@@ -31,8 +34,7 @@ uint64_t master_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A random (version 4) UUID in its text form. */
-static void master_uuid(char out[40])
+void master_uuid(char out[40])
 {
 	uint8_t b[16];
 	size_t got = 0;
@@ -144,7 +146,9 @@ int master_start(struct master *m, char *errmsg)
 	snprintf(m->self_addr, sizeof(m->self_addr), "%s:%u", m->cfg.ip, m->port);
 	master_info_build(m);
 	if ((rv = master_http_routes(m, errmsg)) < 0 ||
-	    (rv = master_agents_routes(m, errmsg)) < 0 || (rv = master_api_start(m, errmsg)) < 0)
+	    (rv = master_agents_routes(m, errmsg)) < 0 || (rv = master_api_start(m, errmsg)) < 0 ||
+	    (rv = master_sched_start(m, errmsg)) < 0 || (rv = master_offers_new(m, errmsg)) < 0 ||
+	    (rv = master_tasks_start(m, errmsg)) < 0)
 		return rv;
 	if (m->cfg.coord_url == NULL) {
 		snprintf(url, sizeof(url), "static://%s", m->self_addr);
@@ -217,6 +221,19 @@ void master_fail(struct master *m, const char *fmt, ...)
 	if (m->cfg.on_fatal == NULL)
 		_exit(1);
 	m->cfg.on_fatal(m, m->fail_reason, m->cfg.fatal_arg);
+}
+
+ProtobufCMessage *master_pb_copy(const ProtobufCMessage *msg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = keel_xmalloc(n ? n : 1);
+	ProtobufCMessage *out = NULL;
+
+	protobuf_c_message_pack(msg, buf);
+	if (keel_pbjson_unpack(msg->descriptor, buf, n, &out, NULL) < 0)
+		abort(); /* our own valid message, or out of memory: fatal in a daemon */
+	keel_free(buf);
+	return out;
 }
 
 bool master_leading(struct master *m)
@@ -309,7 +326,10 @@ void master_free(struct master *m, unsigned wait_ms)
 		m->ops = op->next;
 		keel_free(op);
 	}
+	master_tasks_free(m);
+	master_offers_free(m);
 	master_agents_free(m);
+	master_sched_free(m);
 	master_api_free(m);
 	keel_http_server_free(m->server);
 	master_leader_clear(&m->leader);

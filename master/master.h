@@ -49,6 +49,10 @@ struct keel_http_client;
 struct keel_timer;
 struct master_replicas;
 struct master_api;
+struct master_sched;
+struct master_offers;
+struct master_tasks;
+struct master_offer;
 
 /* Called by master_fail with one line saying why; NULL in the config means _exit(1). */
 typedef void (*master_fatal_cb)(struct master *m, const char *why, void *arg);
@@ -68,11 +72,14 @@ struct master_config {
 	uint32_t fetch_timeout_ms;   /* --registry_fetch_timeout [1mins] */
 	uint32_t store_timeout_ms;   /* --registry_store_timeout [20secs] */
 	uint32_t ping_timeout_ms;    /* --agent_ping_timeout [15secs] */
-	uint32_t max_ping_timeouts;  /* --max_agent_ping_timeouts [5] */
-	uint64_t reregister_timeout_ms; /* --agent_reregister_timeout [10mins] */
-	uint64_t max_agent_age_ms;	/* --registry_max_agent_age [2weeks] */
-	uint32_t max_agent_count;	/* --registry_max_agent_count [102400] */
-	bool log_auto_initialize;	/* --log_auto_initialize [true] */
+	uint32_t heartbeat_interval_ms;	 /* --heartbeat_interval: scheduler HEARTBEATs [15secs] */
+	uint32_t allocation_interval_ms; /* --allocation_interval: batched cycles [1secs] */
+	uint64_t offer_timeout_ms;	 /* --offer_timeout: rescind after this; 0: never [none] */
+	uint32_t max_ping_timeouts;	 /* --max_agent_ping_timeouts [5] */
+	uint64_t reregister_timeout_ms;	 /* --agent_reregister_timeout [10mins] */
+	uint64_t max_agent_age_ms;	 /* --registry_max_agent_age [2weeks] */
+	uint32_t max_agent_count;	 /* --registry_max_agent_count [102400] */
+	bool log_auto_initialize;	 /* --log_auto_initialize [true] */
 	char *flags_json; /* every flag's value as JSON (Mesos /flags form), or NULL */
 	/* Not flags: */
 	unsigned replog_tick_ms;  /* replica retry tick (0: replog's default) */
@@ -156,6 +163,8 @@ struct master_agent {
 	struct master_agent *prev, *next; /* ping wheel slot list (ACTIVE only) */
 	bool in_wheel;			  /* linked in a slot */
 	struct master_parked *parked;	  /* requests waiting for its registry change */
+	struct master_offer *offers;	  /* outstanding offers of its resources (offers.c) */
+	bool allocating;		  /* known to the allocator (ACTIVE, resources taken) */
 };
 
 /* The agents table. Lookups by ID and by key are hash lookups; nothing scans all agents per
@@ -222,6 +231,9 @@ struct master {
 	struct master_counters counters;    /* counters */
 	struct master_op *ops;		    /* registry operations in flight */
 	struct master_api *api;		    /* operator API state (master/http_api.h), or NULL */
+	struct master_sched *sched;	    /* scheduler API state (master/sched.h), or NULL */
+	struct master_offers *offers;	    /* allocator and offers (master/offers.h), or NULL */
+	struct master_tasks *tasks;	    /* tasks (master/tasks.h), or NULL */
 	uint64_t start_time_ns;		    /* wall clock at master_new */
 	uint64_t elected_time_ns;	    /* wall clock of the election, or 0 */
 	uint64_t recovered_ms;		    /* registry recovery time of this term, ms */

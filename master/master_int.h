@@ -35,6 +35,11 @@ void master_op_cancel(struct master_op *op);
 /* The registrar callback: runs op->fn unless the master failed, then frees op. */
 void master_op_done(struct registrar *r, int status, void *arg);
 
+/* A random (version 4) UUID in its text form. */
+void master_uuid(char out[40]);
+/* A deep copy of a valid message (pack + unpack; free with keel_pbjson_free). Never NULL. */
+ProtobufCMessage *master_pb_copy(const ProtobufCMessage *msg);
+
 /* The log replica is open (or not needed): open the registrar and contend. */
 void master_log_ready(struct master *m);
 

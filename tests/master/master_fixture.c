@@ -137,6 +137,27 @@ struct master *fx_master(struct fx *f, const struct master_config *c)
 	return m;
 }
 
+struct master *fx_leader_and_standby(struct fx *f, struct master **standby)
+{
+	struct master_config c1, c2;
+	struct master *a, *b;
+	char url[128];
+	uint16_t pb = fx_free_port(); /* the second master's port, known before the first starts */
+
+	fx_config(f, &c1, false, "a");
+	a = fx_master(f, &c1); /* static://127.0.0.1:<its port>: leads */
+	fx_wait_leading(f, a);
+	snprintf(url, sizeof(url), "static://127.0.0.1:%u,127.0.0.1:%u", a->port, pb);
+	fx_config(f, &c2, false, "b");
+	c2.port = pb;
+	c2.coord_url = url; /* copied by master_new */
+	c2.coord_static = true;
+	b = fx_master(f, &c2);
+	ASSERT_TRUE(RUN_UNTIL(f->loop, b->leader.present, 5000));
+	*standby = b;
+	return a;
+}
+
 void fx_wait_leading(struct fx *f, struct master *m)
 {
 	ASSERT_TRUE(RUN_UNTIL(f->loop, m->state == MASTER_LEADING || f->fatal > 0, 10000));

@@ -57,6 +57,11 @@ void fx_fini(struct fx *f);
 void fx_config(struct fx *f, struct master_config *c, bool in_memory, const char *sub);
 /* master_new + master_start; asserts. */
 struct master *fx_master(struct fx *f, const struct master_config *c);
+/*
+ * Two masters on the replicated log under static://<a>,<b>: a (work_dir "a") leads, b (work_dir
+ * "b") is a standby that knows the leader. Returns a; *standby is b.
+ */
+struct master *fx_leader_and_standby(struct fx *f, struct master **standby);
 /* Runs the loop until m leads; asserts within 10 s. */
 void fx_wait_leading(struct fx *f, struct master *m);
 

@@ -704,25 +704,13 @@ TEST(mark_agent_gone_pending_at_stop)
 TEST(standby_redirects_api_and_serves_state)
 {
 	struct fx f;
-	struct master_config c1, c2;
 	struct master *a, *b;
 	struct hresp r = {0};
-	char url[128], loc[256], pid[64];
-	uint16_t pb;
+	char loc[256], pid[64];
 	json_t *j;
 
 	fx_init(&f);
-	pb = fx_free_port();
-	fx_config(&f, &c1, false, "a");
-	a = fx_master(&f, &c1);
-	fx_wait_leading(&f, a);
-	snprintf(url, sizeof(url), "static://127.0.0.1:%u,127.0.0.1:%u", a->port, pb);
-	fx_config(&f, &c2, false, "b");
-	c2.port = pb;
-	c2.coord_url = url;
-	c2.coord_static = true;
-	b = fx_master(&f, &c2);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, b->leader.present, 5000));
+	a = fx_leader_and_standby(&f, &b);
 
 	api_json(&f, b->port, "{\"type\":\"GET_HEALTH\"}", &r);
 	ASSERT_INT_EQ(r.status, 307);

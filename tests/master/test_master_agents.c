@@ -293,25 +293,12 @@ TEST(stalled_pings_make_an_agent_unreachable)
 TEST(standby_master_redirects_to_the_leader)
 {
 	struct fx f;
-	struct master_config c1, c2;
 	struct master *a, *b;
 	struct fx_resp r;
-	char url[128], loc[256];
-	uint16_t pb;
+	char loc[256];
 
 	fx_init(&f);
-	pb = fx_free_port(); /* the second master's port, known before the first starts */
-	fx_config(&f, &c1, false, "a");
-	a = fx_master(&f, &c1); /* static://127.0.0.1:<its port>: leads */
-	fx_wait_leading(&f, a);
-
-	snprintf(url, sizeof(url), "static://127.0.0.1:%u,127.0.0.1:%u", a->port, pb);
-	fx_config(&f, &c2, false, "b");
-	c2.port = pb;
-	c2.coord_url = url;
-	c2.coord_static = true;
-	b = fx_master(&f, &c2);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, b->leader.present, 5000));
+	a = fx_leader_and_standby(&f, &b);
 	ASSERT_INT_EQ(b->state, MASTER_STANDBY);
 	ASSERT_NULL(b->contender);
 

@@ -18,6 +18,7 @@
 #include "runtime/loop.h"
 #include "runtime/pbjson.h"
 #include "runtime/util.h"
+#include "emu_tasks.h"
 
 /*
  * The emulator finds the leader through a coord detector, registers every
@@ -89,6 +90,7 @@ struct emu {
 	char ip[64];			/* our listening address */
 	uint16_t port;			/* and port */
 	double cpus, mem;		/* resources of each agent */
+	struct emu_tasks *tasks;	/* the tasks the agents run (emu_tasks.h) */
 	/* counters for /emu/status */
 	uint64_t registered, reregistered, pings, pings_stale, pings_unknown, shutdowns,
 	    gone_answers, retries, id_changes, bad_answers;
@@ -249,10 +251,15 @@ static int emu_pack(struct emu *e, struct emu_agent *a, struct keel_buf *out)
 		m.address = &addr;
 		m.key = a->key;
 		m.version = "emu";
+		/* The tasks it runs: a new leader learns them from here. */
+		m.n_tasks = emu_tasks_of_agent(e->tasks, a->id, &m.tasks);
 		len = keel__agent__reregister_agent__get_packed_size(&m);
-		if ((rv = keel_buf_reserve(out, len)) < 0)
+		if ((rv = keel_buf_reserve(out, len)) < 0) {
+			keel_free(m.tasks);
 			return rv;
+		}
 		keel__agent__reregister_agent__pack(&m, (uint8_t *)keel_buf_wptr(out));
+		keel_free(m.tasks);
 	} else {
 		Keel__Agent__RegisterAgent m = KEEL__AGENT__REGISTER_AGENT__INIT;
 
@@ -336,6 +343,7 @@ static void emu_on_leader(struct coord_detector *d, const struct coord_leader *l
 	keel_timer_stop(e->retry_timer);
 	for (unsigned i = 0; i < e->n; i++)
 		e->agents[i].queued = false;
+	emu_tasks_set_leader(e->tasks, NULL, 0, 0);
 	if (!l->present || !mi) {
 		printf("emu: no leader (%s)\n", l->message && *l->message ? l->message : "none");
 		fflush(stdout);
@@ -356,6 +364,7 @@ static void emu_on_leader(struct coord_detector *d, const struct coord_leader *l
 	}
 	snprintf(e->leader, sizeof(e->leader), "%s:%u", host, port);
 	e->leader_epoch = l->epoch;
+	emu_tasks_set_leader(e->tasks, host, port, l->epoch);
 	e->wave_start_ns = keel_loop_clock_ns();
 	e->wave_reported = false;
 	printf("emu: leader %s epoch=%" PRIu64 "\n", e->leader, e->leader_epoch);
@@ -449,11 +458,13 @@ static void emu_on_status(struct keel_http_req *req, void *arg)
 	    ",\"pings\":%" PRIu64 ",\"pings_stale\":%" PRIu64 ",\"pings_unknown\":%" PRIu64
 	    ",\"shutdowns\":%" PRIu64 ",\"gone_answers\":%" PRIu64 ",\"retries\":%" PRIu64
 	    ",\"id_changes\":%" PRIu64 ",\"bad_answers\":%" PRIu64
-	    ",\"inflight\":%u,\"wave_done\":%s}\n",
+	    ",\"inflight\":%u,\"wave_done\":%s",
 	    e->n, with_id, e->current, e->leader_epoch, e->leader_epoch ? e->leader : "",
 	    e->registered, e->reregistered, e->pings, e->pings_stale, e->pings_unknown,
 	    e->shutdowns, e->gone_answers, e->retries, e->id_changes, e->bad_answers, e->inflight,
 	    e->wave_reported ? "true" : "false");
+	emu_tasks_status(e->tasks, &b);
+	keel_buf_puts(&b, "}\n");
 	keel_http_respond(req, 200, "application/json", NULL, keel_buf_rptr(&b), keel_buf_size(&b));
 	keel_buf_free(&b);
 }
@@ -522,14 +533,19 @@ static void emu_on_signal(struct keel_async *a, void *arg)
 }
 
 static struct {
-	char *master;	   /* coord URL */
-	uint64_t agents;   /* how many */
-	char *ip;	   /* listen address */
-	uint64_t port;	   /* listen port, 0 = any */
-	uint64_t inflight; /* request window */
-	uint64_t conns;	   /* connections to the leader */
-	double cpus, mem;  /* resources per agent */
+	char *master;	      /* coord URL */
+	uint64_t agents;      /* how many */
+	char *ip;	      /* listen address */
+	uint64_t port;	      /* listen port, 0 = any */
+	uint64_t inflight;    /* request window */
+	uint64_t conns;	      /* connections to the leader */
+	double cpus, mem;     /* resources per agent */
+	int64_t task_ms;      /* RUNNING to the end, ns */
+	int task_end;	      /* index into task_end_choices */
+	int64_t status_retry; /* update resend interval, ns */
 } opt;
+
+static const char *const task_end_choices[] = {"finished", "failed", "never", NULL};
 
 static const struct keel_flag flag_table[] = {
     {"master", KEEL_FLAG_STRING, &opt.master, NULL,
@@ -548,6 +564,13 @@ static const struct keel_flag flag_table[] = {
      .min = "1", .max = "1024"},
     {"cpus", KEEL_FLAG_DOUBLE, &opt.cpus, "4", "cpus of each agent."},
     {"mem", KEEL_FLAG_DOUBLE, &opt.mem, "8192", "mem (MB) of each agent."},
+    {"task_ms", KEEL_FLAG_DURATION, &opt.task_ms, "1secs",
+     "How long a task stays RUNNING before it ends."},
+    {"task_end", KEEL_FLAG_ENUM, &opt.task_end, "finished",
+     "How tasks end: finished, failed, or never (RUNNING until killed).",
+     .choices = task_end_choices},
+    {"status_retry", KEEL_FLAG_DURATION, &opt.status_retry, "10secs",
+     "Resend an unacknowledged status update after this long (Mesos: 10 s)."},
 };
 
 static int emu_run(struct emu *e)
@@ -576,6 +599,14 @@ static int emu_run(struct emu *e)
 		if (keel_http_server_route(e->server, routes[i].method, routes[i].path,
 					   routes[i].fn, e) < 0)
 			abort();
+	{
+		struct emu_tasks_config tc = {
+		    .task_ms = (uint64_t)opt.task_ms / 1000000u,
+		    .end = (enum emu_task_end)opt.task_end,
+		    .retry_ms = (uint64_t)opt.status_retry / 1000000u,
+		};
+		e->tasks = emu_tasks_new(e->loop, e->server, &tc);
+	}
 	e->port = keel_http_server_port(e->server);
 	snprintf(e->ip, sizeof(e->ip), "%s", opt.ip);
 	for (unsigned i = 0; i < e->n; i++)
@@ -634,6 +665,7 @@ int main(int argc, char **argv)
 		emu_clients_free(&e);
 	keel_free(e.clients);
 	keel_timer_free(e.retry_timer);
+	emu_tasks_free(e.tasks);
 	if (sig_async)
 		keel_async_close(sig_async);
 	keel_http_server_free(e.server);
