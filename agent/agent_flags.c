@@ -12,7 +12,7 @@ static const char *const recover_choices[] = {"reconnect", "cleanup", NULL};
 int keel_agent_flags_parse(struct keel_agent_flags *f, int argc, char **argv, FILE *help_out,
 			   char *errmsg)
 {
-	const struct keel_flag table[] = {
+	const struct keel_flag table[KEEL_AGENT_NUM_FLAGS] = {
 	    {"master", KEEL_FLAG_STRING, &f->master, NULL,
 	     "Where to find the leading master: a coord URL (zk://, etcd://, static://) or "
 	     "host:port.",
@@ -53,8 +53,9 @@ int keel_agent_flags_parse(struct keel_agent_flags *f, int argc, char **argv, FI
 
 	memset(f, 0, sizeof(*f));
 	f->launcher = -1;
-	if ((rv = keel_flags_init(&f->flags, table, sizeof(table) / sizeof(table[0]),
-				  "KEEL_AGENT_")) < 0 ||
+	/* The parser keeps pointing at its table: keep a copy in f. */
+	memcpy(f->table, table, sizeof(table));
+	if ((rv = keel_flags_init(&f->flags, f->table, KEEL_AGENT_NUM_FLAGS, "KEEL_AGENT_")) < 0 ||
 	    (rv = keel_flags_parse(&f->flags, argc, argv, help_out)) < 0) {
 		keel_errf(errmsg, rv, "%s", f->flags.errmsg);
 		return rv;

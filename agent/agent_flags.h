@@ -7,10 +7,14 @@
 #include "agent/agent.h"
 #include "runtime/flags.h"
 
+/* Rows in the flag table. */
+#define KEEL_AGENT_NUM_FLAGS 15
+
 /* Parsed flags; cfg's strings point into `flags` and live until keel_agent_flags_free. */
 struct keel_agent_flags {
-	struct keel_agent_config cfg; /* the result */
-	struct keel_flags flags;      /* the parser (owns the strings) */
+	struct keel_agent_config cfg;		      /* the result */
+	struct keel_flags flags;		      /* the parser (owns the strings) */
+	struct keel_flag table[KEEL_AGENT_NUM_FLAGS]; /* the table the parser uses */
 	char *master, *work_dir, *resources, *attributes, *isolation, *image_providers,
 	    *image_store_dir, *ip, *hostname, *logging_level; /* string flags */
 	int launcher, recover;				      /* enum indexes */

@@ -1,7 +1,10 @@
 /* keel-agent running real tasks through the containerizer against a fake master. */
 #include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_fixture.h"
@@ -221,6 +224,29 @@ TEST(bad_user_is_launch_failed)
 	fx_free(&f);
 }
 
+/* Some sandbox's stdout says "ready". */
+static bool stdout_ready(void *arg)
+{
+	struct fx *f = arg;
+	char pattern[700], buf[64] = "";
+	glob_t g;
+	bool ready = false;
+
+	snprintf(pattern, sizeof(pattern), "%s/sandboxes/*/stdout", f->work_dir);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return false;
+	for (size_t i = 0; i < g.gl_pathc && !ready; i++) {
+		FILE *fp = fopen(g.gl_pathv[i], "r");
+
+		if (fp) {
+			ready = fgets(buf, sizeof(buf), fp) && strncmp(buf, "ready", 5) == 0;
+			fclose(fp);
+		}
+	}
+	globfree(&g);
+	return ready;
+}
+
 TEST(kill_waits_for_the_grace_period)
 {
 	struct fx f;
@@ -235,7 +261,7 @@ TEST(kill_waits_for_the_grace_period)
 	fx_start(&f);
 	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
 	/* The task ignores SIGTERM: only the SIGKILL after the grace ends it. */
-	run_init(&r, &f, "stubborn", "trap '' TERM; while :; do sleep 0.05; done");
+	run_init(&r, &f, "stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done");
 	run_grace(&r, 700);
 	cap.has_type = true;
 	cap.type = MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE;
@@ -243,6 +269,8 @@ TEST(kill_waits_for_the_grace_period)
 	r.fw.capabilities = caps;
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
 	wait_state(&f, "stubborn", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
+	/* The trap is set once it printed "ready" (its only task, so its only sandbox). */
+	ASSERT_TRUE(fm_run_until(f.loop, stdout_ready, &f, 10000));
 	k.agent_id = &r.aid;
 	k.epoch = 1;
 	k.framework_id = &r.fid;
@@ -346,4 +374,167 @@ TEST(files_read_of_stdout_and_traversal_refused)
 	http_get(&f, "/metrics/snapshot", &g);
 	ASSERT_STR_CONTAINS(g.body, "\"slave/registered\":1");
 	fx_free(&f);
+}
+
+TEST(oom_is_task_failed_memory_limitation)
+{
+	struct fx f;
+	struct run r;
+	const struct fm_update *u;
+	FILE *fp = fopen("/sys/fs/cgroup/cgroup.controllers", "r");
+	char line[512] = "";
+
+	if (geteuid() != 0)
+		TH_SKIP("needs root");
+	if (fp) {
+		if (!fgets(line, sizeof(line), fp))
+			line[0] = '\0';
+		fclose(fp);
+	} else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+		snprintf(line, sizeof(line), "memory");
+	}
+	if (!strstr(line, "memory"))
+		TH_SKIP("no memory cgroup controller");
+	fx_init(&f);
+	f.fm->auto_ack = true;
+	f.cfg.cgroups = true;
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	/* tail -n 1 keeps a line without a newline in memory: 200 MB over a 32 MB limit. */
+	run_init(&r, &f, "hog", "head -c 200000000 /dev/zero | tail -n 1 > /dev/null");
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	u = wait_state(&f, "hog", MESOS__V1__TASK_STATE__TASK_FAILED, 30000);
+	ASSERT_TRUE(u->has_reason);
+	ASSERT_INT_EQ(u->reason,
+		      MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY);
+	fx_free(&f);
+}
+
+/* A keel-agent process on the fake master (the binary from KEEL_AGENT_BIN). */
+static pid_t agent_spawn(struct fx *f, const char *log)
+{
+	const char *bin = getenv("KEEL_AGENT_BIN");
+	char master[80], work[600], *argv[8];
+	pid_t pid;
+
+	if (!bin)
+		TH_SKIP("KEEL_AGENT_BIN not set");
+	snprintf(master, sizeof(master), "--master=%s", f->master);
+	snprintf(work, sizeof(work), "--work_dir=%s", f->work_dir);
+	argv[0] = (char *)bin;
+	argv[1] = master;
+	argv[2] = work;
+	argv[3] = "--port=0";
+	argv[4] = "--launcher=posix";
+	argv[5] = "--resources=cpus:2;mem:1024";
+	argv[6] = NULL;
+	pid = fork();
+	ASSERT_INT_GE(pid, 0);
+	if (pid == 0) {
+		FILE *out = freopen(log, "a", stdout);
+
+		if (!out || dup2(fileno(stdout), 2) < 0)
+			_exit(126);
+		/* Status updates are resent after 10 s in the daemon: keep the test short. */
+		setenv("KEEL_AGENT_LOGGING_LEVEL", "INFO", 1);
+		execv(bin, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static bool fx_answered_or_registered(void *arg)
+{
+	struct fx *f = arg;
+
+	return f->fm->registers > 0 && f->fm->agent;
+}
+
+/* The newest update is a RUNNING of survivor after the restart. */
+static bool fx_running_again(void *arg)
+{
+	struct fx *f = arg;
+	const struct fm_update *u = f->fm->n_updates ? &f->fm->updates[f->fm->n_updates - 1] : NULL;
+
+	return u && f->fm->reregisters > 0 && strcmp(u->task_id, "survivor") == 0 &&
+	       u->state == MESOS__V1__TASK_STATE__TASK_RUNNING;
+}
+
+static bool fm_rereg_tasks(void *arg)
+{
+	struct fx *f = arg;
+
+	return f->fm->reregisters > 0 && f->fm->agent;
+}
+
+TEST(agent_sigkill_mid_task_recovers_and_delivers_in_order)
+{
+	struct fx f;
+	struct run r;
+	const struct fm_update *u;
+	uint8_t running_uuid[16];
+	char log[700];
+	pid_t pid;
+	int status;
+
+	fx_init(&f);
+	snprintf(log, sizeof(log), "%s.log", f.work_dir);
+	pid = agent_spawn(&f, log);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_answered_or_registered, &f, 10000));
+	/* Wait until the agent took the registration in (its pongs say so). */
+	for (int i = 0; i < 100; i++) {
+		fm_ping(f.fm, 1, true);
+		ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
+		if (f.fm->last_status == 200)
+			break;
+		keel_loop_run_once(f.loop, 20);
+	}
+	ASSERT_INT_EQ(f.fm->last_status, 200);
+	run_init(&r, &f, "survivor", "sleep 2; echo done");
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	u = wait_state(&f, "survivor", MESOS__V1__TASK_STATE__TASK_STARTING, 10000);
+	fm_ack(f.fm, u);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
+	u = wait_state(&f, "survivor", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
+	memcpy(running_uuid, u->uuid, 16);
+	/* RUNNING is not acknowledged; the agent dies. */
+	ASSERT_INT_EQ(kill(pid, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	f.fm->reregisters = 0;
+	pid = agent_spawn(&f, log);
+	ASSERT_TRUE(fm_run_until(f.loop, fm_rereg_tasks, &f, 10000));
+	ASSERT_UINT_EQ(f.fm->reregister_tasks, 1);
+	/* The unacknowledged RUNNING comes again (same uuid) before anything newer. */
+	{
+		struct want w = {&f, "survivor", MESOS__V1__TASK_STATE__TASK_FINISHED};
+
+		ASSERT_TRUE(fm_run_until(f.loop, fx_running_again, &f, 10000));
+		ASSERT_MEM_EQ(f.fm->updates[f.fm->n_updates - 1].uuid, running_uuid, 16);
+		ASSERT_FALSE(has_state(&w));
+		fm_ack(f.fm, &f.fm->updates[f.fm->n_updates - 1]);
+		ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
+	}
+	u = wait_state(&f, "survivor", MESOS__V1__TASK_STATE__TASK_FINISHED, 15000);
+	fm_ack(f.fm, u);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
+	{
+		Mesos__V1__TaskState st[8];
+		unsigned n = task_states(&f, "survivor", st, 8);
+
+		ASSERT_UINT_EQ(n, 3);
+		ASSERT_INT_EQ(st[0], MESOS__V1__TASK_STATE__TASK_STARTING);
+		ASSERT_INT_EQ(st[1], MESOS__V1__TASK_STATE__TASK_RUNNING);
+		ASSERT_INT_EQ(st[2], MESOS__V1__TASK_STATE__TASK_FINISHED);
+	}
+	ASSERT_INT_EQ(kill(pid, SIGTERM), 0);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	fx_free(&f);
+	/* The daemon ran clean under the sanitizers (its exit report lands in the log). */
+	{
+		char cmd[800];
+
+		snprintf(cmd, sizeof(cmd), "! grep -E 'runtime error|Sanitizer' '%s'", log);
+		ASSERT_INT_EQ(system(cmd), 0);
+	}
+	unlink(log);
 }
