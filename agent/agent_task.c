@@ -192,6 +192,16 @@ static void task_on_ctr_fd(struct keel_poll *p, int revents, void *arg)
 		KEEL_ERROR("agent", "containerizer: %s", keel_ctr_errmsg(a->ctr));
 }
 
+/* The image reference of a task, or NULL. */
+static const char *task_image(const Mesos__V1__TaskInfo *ti)
+{
+	const Mesos__V1__ContainerInfo *ci = ti->container;
+
+	if (!ci || !ci->mesos || !ci->mesos->image || !ci->mesos->image->docker)
+		return NULL;
+	return ci->mesos->image->docker->name;
+}
+
 /* Why a RunTask cannot launch, or NULL. */
 static const char *task_invalid(const Keel__Agent__RunTask *run)
 {
@@ -203,7 +213,21 @@ static const char *task_invalid(const Keel__Agent__RunTask *run)
 		return "custom executors are not supported: give a CommandInfo";
 	if (!ti->command)
 		return "TaskInfo has no command";
-	if (!ti->command->value || !*ti->command->value)
+	if (ti->container) {
+		const Mesos__V1__ContainerInfo *ci = ti->container;
+
+		if (ci->type != MESOS__V1__CONTAINER_INFO__TYPE__MESOS)
+			return "only ContainerInfo type MESOS is supported";
+		if (ci->mesos && ci->mesos->image &&
+		    (ci->mesos->image->type != MESOS__V1__IMAGE__TYPE__DOCKER ||
+		     !ci->mesos->image->docker))
+			return "only DOCKER images (from the local store) are supported";
+		for (size_t i = 0; i < ci->n_volumes; i++)
+			if (!ci->volumes[i]->host_path)
+				return "volumes need a host_path";
+	}
+	if ((!ti->command->value || !*ti->command->value) &&
+	    !(task_image(ti) && ti->command->has_shell && !ti->command->shell))
 		return "CommandInfo.value is empty";
 	for (size_t i = 0; ti->command->environment && i < ti->command->environment->n_variables;
 	     i++) {
@@ -236,6 +260,7 @@ static void task_launch(struct agent_task *t)
 	const char **argv = NULL, **env = NULL;
 	char **env_store = NULL;
 	struct keel_ctr_spec spec = {0};
+	struct keel_ctr_mount *mounts = NULL;
 	char id[KEEL_CTR_ID_SIZE], key[1100], sandbox[4096];
 	uint8_t rnd[12];
 	size_t n = 0;
@@ -258,7 +283,7 @@ static void task_launch(struct agent_task *t)
 		argv[n++] = "/bin/sh";
 		argv[n++] = "-c";
 		argv[n++] = cmd->value;
-	} else {
+	} else if (cmd->value && *cmd->value) {
 		argv[n++] = cmd->value;
 		for (size_t i = 1; i < cmd->n_arguments; i++)
 			argv[n++] = cmd->arguments[i];
@@ -279,7 +304,23 @@ static void task_launch(struct agent_task *t)
 	for (size_t i = 0; i < n; i++)
 		env[i + 1] = env_store[i];
 	spec.id = t->ctr_id;
-	spec.argv = argv;
+	spec.argv = n > 0 ? argv : NULL; /* NULL: the image's entrypoint and cmd */
+	spec.image = task_image(ti);
+	if (ti->container) {
+		spec.hostname = ti->container->hostname;
+		mounts = keel_calloc(ti->container->n_volumes + 1, sizeof(*mounts));
+		if (!mounts)
+			goto oom;
+		for (size_t i = 0; i < ti->container->n_volumes; i++) {
+			const Mesos__V1__Volume *v = ti->container->volumes[i];
+
+			mounts[i].source = v->host_path;
+			mounts[i].target = v->container_path;
+			mounts[i].readonly = v->mode == MESOS__V1__VOLUME__MODE__RO;
+		}
+		spec.mounts = mounts;
+		spec.n_mounts = ti->container->n_volumes;
+	}
 	spec.env = env;
 	spec.sandbox = NULL; /* <work_dir>/sandboxes/<id> */
 	spec.user = cmd->user && *cmd->user				  ? cmd->user
@@ -340,6 +381,7 @@ out:
 	keel_free(env_store);
 	keel_free(env);
 	keel_free(argv);
+	keel_free(mounts);
 }
 
 /* One task of a RunTask (run is owned by the task from here on, or freed). */
@@ -554,6 +596,7 @@ int agent_tasks_fill(struct agent *a, Keel__Agent__ReregisterAgent *m)
 			task->status_update_uuid.len = sizeof(t->head->uuid);
 		}
 		task->kill_policy = t->run->task->kill_policy;
+		task->container = t->run->task->container;
 		tasks[nt++] = task;
 		for (size_t i = 0; i < nf; i++)
 			if (strcmp(fws[i]->id->value, t->framework_id) == 0)

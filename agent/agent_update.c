@@ -130,6 +130,8 @@ void agent_update_add(struct agent_task *t, Mesos__V1__TaskState state,
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
 	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+	Mesos__V1__ContainerStatus cs = MESOS__V1__CONTAINER_STATUS__INIT;
+	Mesos__V1__ContainerID cid = MESOS__V1__CONTAINER_ID__INIT;
 	struct agent_update *u;
 	struct timespec now;
 	size_t len;
@@ -155,6 +157,11 @@ void agent_update_add(struct agent_task *t, Mesos__V1__TaskState state,
 	st.agent_id = &aid;
 	st.has_timestamp = true;
 	st.timestamp = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	if (t->ctr_id[0]) {
+		cid.value = t->ctr_id;
+		cs.container_id = &cid;
+		st.container_status = &cs;
+	}
 	st.has_uuid = true;
 	st.uuid.data = u->uuid;
 	st.uuid.len = sizeof(u->uuid);

@@ -538,3 +538,39 @@ TEST(agent_sigkill_mid_task_recovers_and_delivers_in_order)
 	}
 	unlink(log);
 }
+
+TEST(missing_image_is_launch_failed_and_nothing_starts)
+{
+	struct fx f;
+	struct run r;
+	const struct fm_update *u;
+	Mesos__V1__ContainerInfo ci = MESOS__V1__CONTAINER_INFO__INIT;
+	Mesos__V1__ContainerInfo__MesosInfo mi = MESOS__V1__CONTAINER_INFO__MESOS_INFO__INIT;
+	Mesos__V1__Image img = MESOS__V1__IMAGE__INIT;
+	Mesos__V1__Image__Docker dk = MESOS__V1__IMAGE__DOCKER__INIT;
+
+	fx_init(&f);
+	f.fm->auto_ack = true;
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	run_init(&r, &f, "noimage", "true");
+	dk.name = "keel-test/no-such-image:1";
+	img.type = MESOS__V1__IMAGE__TYPE__DOCKER;
+	img.docker = &dk;
+	mi.image = &img;
+	ci.type = MESOS__V1__CONTAINER_INFO__TYPE__MESOS;
+	ci.mesos = &mi;
+	r.ti.container = &ci;
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	u = wait_state(&f, "noimage", MESOS__V1__TASK_STATE__TASK_FAILED, 10000);
+	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+	ASSERT_UINT_EQ(fm_count(f.fm, "noimage"), 1);
+	/* An APPC image is not supported: TASK_ERROR before anything. */
+	run_init(&r, &f, "appc", "true");
+	img.type = MESOS__V1__IMAGE__TYPE__APPC;
+	r.ti.container = &ci;
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	u = wait_state(&f, "appc", MESOS__V1__TASK_STATE__TASK_ERROR, 10000);
+	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
+	fx_free(&f);
+}
