@@ -96,7 +96,7 @@ int keel_agent_new(struct keel_loop *loop, const struct keel_agent_config *cfg,
 		keel_errf(errmsg, rv, "cannot add routes");
 		goto fail;
 	}
-	if ((rv = agent_tasks_open(a, errmsg)) < 0)
+	if ((rv = agent_gc_open(a, errmsg)) < 0 || (rv = agent_tasks_open(a, errmsg)) < 0)
 		goto fail;
 	if ((rv = agent_master_start(a, cfg->master, errmsg)) < 0)
 		goto fail;
@@ -120,6 +120,7 @@ void keel_agent_free(struct keel_agent *ka)
 		agent_master_stop(a);
 	else
 		coord_close(a->coord, 0);
+	agent_gc_close(a);
 	agent_tasks_close(a);
 	keel_http_server_free(a->server);
 	agent_store_close(a->store);

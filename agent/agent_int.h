@@ -36,6 +36,7 @@ struct agent_task {
 	Mesos__V1__TaskState state;	  /* newest state */
 	bool terminal;			  /* a terminal update was produced */
 	bool kill_requested;		  /* KillTask/ShutdownFramework/agent shutdown asked */
+	bool reboot_lost;		  /* killed because the host rebooted since it started */
 	struct agent_update *head, *tail; /* unacknowledged updates, oldest first */
 	bool in_flight;			  /* head was sent and not acknowledged */
 	uint64_t backoff_ms;		  /* next resend delay */
@@ -131,6 +132,11 @@ void agent_flush_soon(struct agent *a);
 /* Loads checkpointed updates into their tasks (at start). */
 int agent_updates_load(struct agent *a, char *errmsg);
 bool agent_state_terminal(Mesos__V1__TaskState s);
+
+/* agent_gc.c: sandbox removal --gc_delay after a task is forgotten (checkpointed deadlines). */
+int agent_gc_open(struct agent *a, char *errmsg);
+void agent_gc_close(struct agent *a);
+void agent_gc_schedule(struct agent *a, const char *ctr_id);
 
 /* agent_http.c: /health, /state, /metrics/snapshot, /files/... */
 int agent_http_add(struct agent *a);

@@ -73,6 +73,7 @@ void agent_task_forget(struct agent_task *t)
 	if (t->ctr_id[0]) {
 		keel_hmap_del(&a->by_ctr, t->ctr_id);
 		keel_ctr_destroy(a->ctr, t->ctr_id); /* -ENOENT when already destroyed */
+		agent_gc_schedule(a, t->ctr_id);
 	}
 	task_free(t);
 }
@@ -110,12 +111,20 @@ static void task_exited(struct agent_task *t, const struct keel_ctr_status *st)
 	if (t->terminal)
 		return;
 	/* A task that ran (however briefly) was RUNNING first, as Mesos reports it. */
-	if ((st->reason == KEEL_CTR_REASON_EXITED || st->reason == KEEL_CTR_REASON_SIGNALED ||
+	if (!t->reboot_lost &&
+	    (st->reason == KEEL_CTR_REASON_EXITED || st->reason == KEEL_CTR_REASON_SIGNALED ||
 	     st->reason == KEEL_CTR_REASON_OOM) &&
 	    (t->state == MESOS__V1__TASK_STATE__TASK_STAGING ||
 	     t->state == MESOS__V1__TASK_STATE__TASK_STARTING))
 		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_RUNNING, 0, false, NULL);
-	if (st->reason == KEEL_CTR_REASON_OOM || (st->limits_hit & KEEL_CTR_LIMIT_MEMORY)) {
+	if (t->reboot_lost) {
+		a->n_tasks_lost++;
+		agent_update_add(t,
+				 task_partition_aware(t) ? MESOS__V1__TASK_STATE__TASK_GONE
+							 : MESOS__V1__TASK_STATE__TASK_LOST,
+				 MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_RESTARTED, true,
+				 "The host rebooted");
+	} else if (st->reason == KEEL_CTR_REASON_OOM || (st->limits_hit & KEEL_CTR_LIMIT_MEMORY)) {
 		a->n_tasks_failed++;
 		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED,
 				 MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY,
@@ -680,6 +689,11 @@ static void task_reconcile(struct agent *a)
 				keel_ctr_destroy(a->ctr, t->ctr_id);
 			} else if (keel_hmap_put(&a->by_ctr, t->ctr_id, t, NULL) < 0) {
 				KEEL_ERROR("agent", "recover %s: out of memory", t->key);
+			} else if (a->rebooted) {
+				/* Started under another boot: not to be trusted, report it gone. */
+				t->reboot_lost = true;
+				t->kill_requested = true;
+				keel_ctr_kill(a->ctr, t->ctr_id, 0);
 			} else if (a->recover == KEEL_AGENT_RECOVER_CLEANUP) {
 				task_kill(t, 0);
 			}

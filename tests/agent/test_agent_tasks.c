@@ -574,3 +574,57 @@ TEST(missing_image_is_launch_failed_and_nothing_starts)
 	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
 	fx_free(&f);
 }
+
+static bool sandboxes_empty(void *arg)
+{
+	struct fx *f = arg;
+	char pattern[700];
+	glob_t g;
+	int rv;
+
+	snprintf(pattern, sizeof(pattern), "%s/sandboxes/*", f->work_dir);
+	rv = glob(pattern, 0, NULL, &g);
+	globfree(&g);
+	return rv == GLOB_NOMATCH;
+}
+
+TEST(sandbox_removed_after_gc_delay)
+{
+	struct fx f;
+	struct run r;
+
+	fx_init(&f);
+	f.fm->auto_ack = true;
+	f.cfg.gc_delay_ns = 300000000; /* 300 ms */
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	run_init(&r, &f, "gc", "echo bye");
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	wait_state(&f, "gc", MESOS__V1__TASK_STATE__TASK_FINISHED, 10000);
+	ASSERT_FALSE(sandboxes_empty(&f));
+	ASSERT_TRUE(fm_run_until(f.loop, sandboxes_empty, &f, 10000));
+	fx_free(&f);
+}
+
+TEST(new_boot_id_reports_running_tasks_lost)
+{
+	struct fx f;
+	struct run r;
+	const struct fm_update *u;
+
+	fx_init(&f);
+	f.fm->auto_ack = true;
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	run_init(&r, &f, "old", "sleep 60");
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
+	wait_state(&f, "old", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
+	fx_stop_agent(&f);
+	/* The agent comes back under another boot id. */
+	f.cfg.boot_id = "boot-2";
+	fx_start(&f);
+	u = wait_state(&f, "old", MESOS__V1__TASK_STATE__TASK_LOST, 15000);
+	ASSERT_TRUE(u->has_reason);
+	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_RESTARTED);
+	fx_free(&f);
+}
