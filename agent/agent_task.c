@@ -2,6 +2,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "runtime/alloc.h"
 #include "runtime/log.h"
 #include "runtime/pbjson.h"
+#include "runtime/util.h"
 
 #define TASK_PATH_DEFAULT "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -102,11 +104,24 @@ static bool task_partition_aware(const struct agent_task *t)
 	return false;
 }
 
+/* A TASK_FAILED update with reason and a formatted message. */
+static void KEEL_PRINTF(3, 4)
+    task_fail(struct agent_task *t, Mesos__V1__TaskStatus__Reason reason, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	t->agent->n_tasks_failed++;
+	agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED, reason, true, msg);
+}
+
 /* The terminal update for a task whose container ended with st. */
 static void task_exited(struct agent_task *t, const struct keel_ctr_status *st)
 {
 	struct agent *a = t->agent;
-	char msg[300];
 
 	if (t->terminal)
 		return;
@@ -138,23 +153,14 @@ static void task_exited(struct agent_task *t, const struct keel_ctr_status *st)
 		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FINISHED, 0, false,
 				 "Command exited with status 0");
 	} else if (st->reason == KEEL_CTR_REASON_EXITED) {
-		a->n_tasks_failed++;
-		snprintf(msg, sizeof(msg), "Command exited with status %d", st->exit_code);
-		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED,
-				 MESOS__V1__TASK_STATUS__REASON__REASON_COMMAND_EXECUTOR_FAILED,
-				 true, msg);
+		task_fail(t, MESOS__V1__TASK_STATUS__REASON__REASON_COMMAND_EXECUTOR_FAILED,
+			  "Command exited with status %d", st->exit_code);
 	} else if (st->reason == KEEL_CTR_REASON_SIGNALED) {
-		a->n_tasks_failed++;
-		snprintf(msg, sizeof(msg), "Command terminated with signal %d", st->signal);
-		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED,
-				 MESOS__V1__TASK_STATUS__REASON__REASON_COMMAND_EXECUTOR_FAILED,
-				 true, msg);
+		task_fail(t, MESOS__V1__TASK_STATUS__REASON__REASON_COMMAND_EXECUTOR_FAILED,
+			  "Command terminated with signal %d", st->signal);
 	} else if (st->reason == KEEL_CTR_REASON_LAUNCH_FAILED) {
-		a->n_tasks_failed++;
-		snprintf(msg, sizeof(msg), "Failed to launch container: %s", st->message);
-		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED,
-				 MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
-				 true, msg);
+		task_fail(t, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+			  "Failed to launch container: %s", st->message);
 	} else if (a->rebooted) {
 		a->n_tasks_lost++;
 		agent_update_add(t,

@@ -55,6 +55,21 @@ static void fm_answer_registered(struct fake_master *fm, struct keel_http_req *r
 	fm_respond_msg(req, 200, &ok.base);
 }
 
+/* Answers a (re)registration 410 or 503 when the test asked for it; true if it did. */
+static bool fm_refuse(struct fake_master *fm, struct keel_http_req *req)
+{
+	if (fm->gone) {
+		keel_http_respond_text(req, 410, "gone");
+		return true;
+	}
+	if (fm->fail_registers > 0) {
+		fm->fail_registers--;
+		keel_http_respond_text(req, 503, "not ready");
+		return true;
+	}
+	return false;
+}
+
 static void fm_on_register(struct keel_http_req *req, void *arg)
 {
 	struct fake_master *fm = arg;
@@ -67,12 +82,7 @@ static void fm_on_register(struct keel_http_req *req, void *arg)
 		keel_http_respond_text(req, 400, "bad RegisterAgent");
 		return;
 	}
-	if (fm->gone) {
-		keel_http_respond_text(req, 410, "gone");
-	} else if (fm->fail_registers > 0) {
-		fm->fail_registers--;
-		keel_http_respond_text(req, 503, "not ready");
-	} else {
+	if (!fm_refuse(fm, req)) {
 		snprintf(fm->agent_id, sizeof(fm->agent_id), "%s-S%u", fm->master_id,
 			 fm->next_agent++);
 		fm->registers++;
@@ -96,12 +106,7 @@ static void fm_on_reregister(struct keel_http_req *req, void *arg)
 		keel_pbjson_free(m ? &m->base : NULL);
 		return;
 	}
-	if (fm->gone) {
-		keel_http_respond_text(req, 410, "gone");
-	} else if (fm->fail_registers > 0) {
-		fm->fail_registers--;
-		keel_http_respond_text(req, 503, "not ready");
-	} else {
+	if (!fm_refuse(fm, req)) {
 		snprintf(fm->agent_id, sizeof(fm->agent_id), "%s", m->info->id->value);
 		fm->reregisters++;
 		fm->reregister_tasks = (unsigned)m->n_tasks;

@@ -169,25 +169,25 @@ TEST(gone_410_shuts_down)
 	fx_free(&f);
 }
 
-static bool fx_has_update(void *arg)
-{
-	struct fx *f = arg;
+/* Condition: the fake master received at least n updates. */
+struct at_least {
+	struct fx *f; /* the world */
+	unsigned n;   /* how many */
+};
 
-	return f->fm->n_updates > 0;
+static bool fx_updates_at_least(void *arg)
+{
+	struct at_least *w = arg;
+
+	return w->f->fm->n_updates >= w->n;
 }
 
-static bool fx_two_updates(void *arg)
+/* Runs until n updates arrived (or 5 s). */
+static bool fx_wait_updates(struct fx *f, unsigned n)
 {
-	struct fx *f = arg;
+	struct at_least w = {f, n};
 
-	return f->fm->n_updates >= 2;
-}
-
-static bool fx_three_updates(void *arg)
-{
-	struct fx *f = arg;
-
-	return f->fm->n_updates >= 3;
+	return fm_run_until(f->loop, fx_updates_at_least, &w, 5000);
 }
 
 TEST(kill_of_unknown_task_is_task_lost_resent_until_acked)
@@ -211,21 +211,21 @@ TEST(kill_of_unknown_task_is_task_lost_resent_until_acked)
 	m.framework_id = &fid;
 	m.task_id = &tid;
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/kill_task", &m.base), 202);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_has_update, &f, 5000));
+	ASSERT_TRUE(fx_wait_updates(&f, 1));
 	u0 = f.fm->updates[0];
 	ASSERT_STR_EQ(u0.task_id, "nope");
 	ASSERT_INT_EQ(u0.state, MESOS__V1__TASK_STATE__TASK_LOST);
 	ASSERT_TRUE(u0.has_reason);
 	ASSERT_INT_EQ(u0.reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNKNOWN);
 	/* Not acknowledged: resent with the same uuid. */
-	ASSERT_TRUE(fm_run_until(f.loop, fx_two_updates, &f, 5000));
+	ASSERT_TRUE(fx_wait_updates(&f, 2));
 	ASSERT_MEM_EQ(f.fm->updates[1].uuid, u0.uuid, 16);
 	/* Survives a restart of the agent: resent after re-registration. */
 	fx_stop_agent(&f);
 	n = f.fm->n_updates;
 	fx_start(&f);
 	ASSERT_TRUE(fm_run_until(f.loop, fx_rereg, &f, 5000));
-	ASSERT_TRUE(fm_run_until(f.loop, fx_three_updates, &f, 5000));
+	ASSERT_TRUE(fx_wait_updates(&f, 3));
 	ASSERT_UINT_GT(f.fm->n_updates, n);
 	ASSERT_MEM_EQ(f.fm->updates[f.fm->n_updates - 1].uuid, u0.uuid, 16);
 	/* Acknowledged (twice: the second is harmless): no more resends. */
@@ -276,7 +276,7 @@ TEST(invalid_task_is_task_error_and_nothing_starts)
 	m.framework = &fw;
 	m.task = &ti;
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &m.base), 202);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_has_update, &f, 5000));
+	ASSERT_TRUE(fx_wait_updates(&f, 1));
 	ASSERT_UINT_EQ(f.fm->n_updates, 1);
 	ASSERT_INT_EQ(f.fm->updates[0].state, MESOS__V1__TASK_STATE__TASK_ERROR);
 	ASSERT_INT_EQ(f.fm->updates[0].reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);

@@ -152,15 +152,21 @@ static bool all_finished(void *arg)
 	return true;
 }
 
+/* A registered agent on a fake master that acknowledges every update. */
+static void fx_up(struct fx *f)
+{
+	fx_init(f);
+	f->fm->auto_ack = true;
+	fx_start(f);
+	ASSERT_TRUE(fm_run_until(f->loop, fx_registered, f, 5000));
+}
+
 TEST(fifty_tasks_run_and_finish_with_acks)
 {
 	struct fx f;
 	struct all_done d;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	for (unsigned i = 0; i < 50; i++) {
 		struct run r;
 		char id[32];
@@ -193,10 +199,7 @@ TEST(failing_command_is_task_failed)
 	struct run r;
 	const struct fm_update *u;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	run_init(&r, &f, "fails", "exit 3");
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
 	u = wait_state(&f, "fails", MESOS__V1__TASK_STATE__TASK_FAILED, 10000);
@@ -210,10 +213,7 @@ TEST(bad_user_is_launch_failed)
 	struct run r;
 	const struct fm_update *u;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	run_init(&r, &f, "baduser", "true");
 	r.cmd.user = "no-such-user-keel";
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
@@ -256,10 +256,7 @@ TEST(kill_waits_for_the_grace_period)
 	Mesos__V1__FrameworkInfo__Capability *caps[1] = {&cap};
 	uint64_t t0, ms;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	/* The task ignores SIGTERM: only the SIGKILL after the grace ends it. */
 	run_init(&r, &f, "stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done");
 	run_grace(&r, 700);
@@ -549,10 +546,7 @@ TEST(missing_image_is_launch_failed_and_nothing_starts)
 	Mesos__V1__Image img = MESOS__V1__IMAGE__INIT;
 	Mesos__V1__Image__Docker dk = MESOS__V1__IMAGE__DOCKER__INIT;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	run_init(&r, &f, "noimage", "true");
 	dk.name = "keel-test/no-such-image:1";
 	img.type = MESOS__V1__IMAGE__TYPE__DOCKER;
@@ -612,10 +606,7 @@ TEST(new_boot_id_reports_running_tasks_lost)
 	struct run r;
 	const struct fm_update *u;
 
-	fx_init(&f);
-	f.fm->auto_ack = true;
-	fx_start(&f);
-	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	fx_up(&f);
 	run_init(&r, &f, "old", "sleep 60");
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
 	wait_state(&f, "old", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
