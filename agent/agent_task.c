@@ -80,28 +80,26 @@ void agent_task_forget(struct agent_task *t)
 	task_free(t);
 }
 
-static bool task_killing_capable(const struct agent_task *t)
+/* Whether the task's framework has capability `type`. */
+static bool task_fw_capable(const struct agent_task *t,
+			    Mesos__V1__FrameworkInfo__Capability__Type type)
 {
 	const Mesos__V1__FrameworkInfo *fw = t->run ? t->run->framework : NULL;
 
 	for (size_t i = 0; fw && i < fw->n_capabilities; i++)
-		if (fw->capabilities[i]->has_type &&
-		    fw->capabilities[i]->type ==
-			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
+		if (fw->capabilities[i]->has_type && fw->capabilities[i]->type == type)
 			return true;
 	return false;
 }
 
+static bool task_killing_capable(const struct agent_task *t)
+{
+	return task_fw_capable(t, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE);
+}
+
 static bool task_partition_aware(const struct agent_task *t)
 {
-	const Mesos__V1__FrameworkInfo *fw = t->run ? t->run->framework : NULL;
-
-	for (size_t i = 0; fw && i < fw->n_capabilities; i++)
-		if (fw->capabilities[i]->has_type &&
-		    fw->capabilities[i]->type ==
-			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE)
-			return true;
-	return false;
+	return task_fw_capable(t, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
 }
 
 /* A TASK_FAILED update with reason and a formatted message. */
