@@ -619,3 +619,25 @@ TEST(new_boot_id_reports_running_tasks_lost)
 	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_RESTARTED);
 	fx_free(&f);
 }
+
+TEST(shutdown_framework_kills_its_tasks)
+{
+	struct fx f;
+	struct run r1, r2;
+	Keel__Agent__ShutdownFramework m = KEEL__AGENT__SHUTDOWN_FRAMEWORK__INIT;
+
+	fx_up(&f);
+	run_init(&r1, &f, "a", "sleep 60");
+	run_init(&r2, &f, "b", "sleep 60");
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r1.m.base), 202);
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r2.m.base), 202);
+	wait_state(&f, "a", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
+	wait_state(&f, "b", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
+	m.agent_id = &r1.aid;
+	m.epoch = 1;
+	m.framework_id = &r1.fid;
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/shutdown_framework", &m.base), 202);
+	wait_state(&f, "a", MESOS__V1__TASK_STATE__TASK_KILLED, 15000);
+	wait_state(&f, "b", MESOS__V1__TASK_STATE__TASK_KILLED, 15000);
+	fx_free(&f);
+}
