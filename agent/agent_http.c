@@ -216,18 +216,51 @@ static bool http_param(const struct keel_http_req *req, const char *name, char *
 }
 
 /*
- * Resolves the `path` parameter to a host path inside <work_dir>/sandboxes; answers and returns
- * -1 when it is missing, absent or outside (symlinks and ".." resolved first).
+ * Turns Mesos's virtual sandbox path
+ * `/frameworks/<framework id>/executors/<executor id>/runs/latest[/rest]` into the host path of
+ * that sandbox (a command task's executor ID is its task ID). Returns false when `want` is not
+ * of that form or names no known task with a container.
+ */
+static bool http_virtual_path(struct agent *a, const char *want, char *out, size_t n)
+{
+	static const char fw[] = "/frameworks/", ex[] = "/executors/", runs[] = "/runs/latest";
+	const char *fid = want + sizeof(fw) - 1, *e, *eid, *r, *rest;
+	char key[1024];
+	struct agent_task *t;
+
+	if (strncmp(want, fw, sizeof(fw) - 1) != 0 || !(e = strstr(fid, ex)))
+		return false;
+	eid = e + sizeof(ex) - 1;
+	if (!(r = strstr(eid, runs)))
+		return false;
+	rest = r + sizeof(runs) - 1;
+	if ((*rest != '\0' && *rest != '/') ||
+	    snprintf(key, sizeof(key), "%.*s/%.*s", (int)(e - fid), fid, (int)(r - eid), eid) >=
+		(int)sizeof(key))
+		return false;
+	t = keel_hmap_get(&a->tasks, key);
+	if (t == NULL || t->ctr_id[0] == '\0')
+		return false;
+	return snprintf(out, n, "%s/sandboxes/%s%s", a->work_dir, t->ctr_id, rest) < (int)n;
+}
+
+/*
+ * Resolves the `path` parameter (a host path, or Mesos's virtual
+ * `/frameworks/F/executors/E/runs/latest/...`) to a host path inside <work_dir>/sandboxes;
+ * answers and returns -1 when it is missing, absent or outside (symlinks and ".." resolved
+ * first).
  */
 static int http_sandbox_path(struct agent *a, struct keel_http_req *req, char *out)
 {
-	char want[PATH_MAX], root[PATH_MAX], base[PATH_MAX];
+	char want[PATH_MAX], host[PATH_MAX], root[PATH_MAX], base[PATH_MAX];
 	size_t rl;
 
 	if (!http_param(req, "path", want, sizeof(want))) {
 		keel_http_respond_text(req, 400, "Expecting 'path=value' in query");
 		return -1;
 	}
+	if (http_virtual_path(a, want, host, sizeof(host)))
+		memcpy(want, host, sizeof(want));
 	snprintf(base, sizeof(base), "%s/sandboxes", a->work_dir);
 	if (!realpath(base, root) || !realpath(want, out)) {
 		keel_http_respond_text(req, 404, "No such file or directory");

@@ -364,6 +364,19 @@ TEST(files_read_of_stdout_and_traversal_refused)
 	ASSERT_INT_EQ(g.status, 403);
 	http_get(&f, "/files/read?path=/etc/passwd", &g);
 	ASSERT_INT_EQ(g.status, 403);
+	/* Mesos's virtual path of the sandbox (a command task's executor ID is its task ID). */
+	http_get(&f, "/files/read?path=/frameworks/fw1/executors/hello/runs/latest/stdout&offset=0",
+		 &g);
+	ASSERT_INT_EQ(g.status, 200);
+	ASSERT_STR_CONTAINS(g.body, "\"data\":\"hello-sandbox\\n\"");
+	http_get(&f,
+		 "/files/read?path=/frameworks/fw1/executors/hello/runs/latest/../../meta/data.mdb",
+		 &g);
+	ASSERT_INT_EQ(g.status, 403);
+	http_get(&f, "/files/read?path=/frameworks/fw2/executors/hello/runs/latest/stdout", &g);
+	ASSERT_INT_EQ(g.status, 404);
+	http_get(&f, "/files/read?path=/frameworks/fw1/executors/hello/runs/latestx", &g);
+	ASSERT_INT_EQ(g.status, 404);
 	http_get(&f, "/files/read", &g);
 	ASSERT_INT_EQ(g.status, 400);
 	http_get(&f, "/health", &g);
