@@ -64,6 +64,16 @@ int fm_offer(struct fake_master *fm, const char *offer_id, const char *agent_id,
 	o.agent_id = &aid;
 	o.framework_id = &fid;
 	o.hostname = (char *)hostname;
+	Mesos__V1__URL url = MESOS__V1__URL__INIT;
+	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
+	if (fm->agent_port != 0) {
+		addr.ip = "127.0.0.1";
+		addr.port = (int32_t)fm->agent_port;
+		url.scheme = "http";
+		url.address = &addr;
+		url.path = "/slave(1)";
+		o.url = &url;
+	}
 	offers.offers = &op;
 	offers.n_offers = 1;
 	ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS;
@@ -208,6 +218,8 @@ static void handle(struct keel_http_req *req, void *arg)
 				       "framework");
 		return;
 	}
+	if (fm->on_call != NULL && call != NULL)
+		fm->on_call(fm, call, fm->on_call_arg);
 	keel_http_respond(req, fm->call_status != 0 ? fm->call_status : 202, NULL, NULL, NULL, 0);
 }
 

@@ -30,6 +30,10 @@ struct fake_master {
 	double heartbeat_interval; /* sent in SUBSCRIBED [0.5 s] */
 	const char *framework_id;  /* given in SUBSCRIBED when the call has none ["fw-1"] */
 	int call_status;	   /* answer calls with this [202] */
+	unsigned agent_port;	   /* offers carry url 127.0.0.1:agent_port when non-zero */
+	/* Called with every non-SUBSCRIBE call after it is recorded, before it is answered. */
+	void (*on_call)(struct fake_master *fm, const Mesos__V1__Scheduler__Call *call, void *arg);
+	void *on_call_arg; /* its argument */
 	/* state */
 	struct keel_http_req *stream;	    /* the open SUBSCRIBE stream, or NULL */
 	bool stream_json;		    /* its encoding */
