@@ -196,30 +196,32 @@ static void handle(struct keel_http_req *req, void *arg)
 		return;
 	}
 	call = (Mesos__V1__Scheduler__Call *)m;
+	fm->total_calls++;
 	if (fm->n_calls < FM_MAX_CALLS) {
 		struct fm_call *c = &fm->calls[fm->n_calls++];
 		c->call = call;
 		c->json = json;
 		if (keel_http_req_header(req, "Mesos-Stream-Id", sid, sizeof(sid)) != NULL)
 			snprintf(c->stream_id, sizeof(c->stream_id), "%s", sid);
-	} else {
-		keel_pbjson_free(m);
-		call = NULL;
+		m = NULL; /* recorded: owned by fm->calls */
 	}
-	if (call != NULL && call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
+	if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
 		subscribe(fm, req, call, json);
+		keel_pbjson_free(m);
 		return;
 	}
 	if (keel_http_req_header(req, "Mesos-Stream-Id", sid, sizeof(sid)) == NULL ||
 	    strcmp(sid, fm->stream_id) != 0) {
+		keel_pbjson_free(m);
 		keel_http_respond_text(req, 400,
 				       "The stream ID included in this request didn't "
 				       "match the stream ID currently associated with "
 				       "framework");
 		return;
 	}
-	if (fm->on_call != NULL && call != NULL)
+	if (fm->on_call != NULL)
 		fm->on_call(fm, call, fm->on_call_arg);
+	keel_pbjson_free(m);
 	keel_http_respond(req, fm->call_status != 0 ? fm->call_status : 202, NULL, NULL, NULL, 0);
 }
 

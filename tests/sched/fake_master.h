@@ -41,6 +41,7 @@ struct fake_master {
 	char stream_id[64];		    /* the current stream's id */
 	unsigned subscribes;		    /* SUBSCRIBE calls received */
 	struct fm_call calls[FM_MAX_CALLS]; /* every call received, SUBSCRIBE included */
+	size_t total_calls;		    /* calls received, recorded or not */
 	size_t n_calls;			    /* how many */
 };
 
