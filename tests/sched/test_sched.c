@@ -683,3 +683,21 @@ TEST(task_builders_and_exit_status)
 	st.message = "Command exited with status x";
 	ASSERT_INT_EQ(keel_sched_exit_status(&st), -1);
 }
+
+TEST(coord_url_finds_the_leader)
+{
+	struct fx f;
+	char url[64];
+
+	memset(&f, 0, sizeof(f));
+	ASSERT_OK(keel_loop_new(&f.loop, NULL, NULL));
+	ASSERT_OK(fm_start(&f.fm, f.loop));
+	snprintf(url, sizeof(url), "static://%s", f.fm.addr);
+	fx_client(&f, url, false);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, keel_sched_subscribed(f.s), 5000));
+	ASSERT_STR_EQ(keel_sched_master(f.s), f.fm.addr);
+	/* A stream drop with the same leader: back to it with the same framework ID. */
+	fm_end_stream(&f.fm);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, f.v.subscribed == 2, 5000));
+	fx_down(&f);
+}
