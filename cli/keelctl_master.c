@@ -136,7 +136,7 @@ static int request(struct km *k, const char *method, const char *path, const cha
 
 	for (int hop = 0; hop < 4; hop++) {
 		struct keel_http_client *c = NULL;
-		char host[256], msg[KEEL_ERRMSG_SIZE], *colon;
+		char host[sizeof(k->leader)], msg[KEEL_ERRMSG_SIZE], *colon;
 		unsigned long port;
 
 		snprintf(host, sizeof(host), "%s", k->leader);
