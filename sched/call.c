@@ -294,34 +294,40 @@ int keel_sched_decline(struct keel_sched *s, const Mesos__V1__OfferID *const *of
 	return keel_sched_call(s, &c, done, arg, errmsg);
 }
 
-int keel_sched_revive(struct keel_sched *s, const char *const *roles, size_t n,
+/* REVIVE or SUPPRESS: the same body (a list of roles) under two names. */
+static int roles_call(struct keel_sched *s, bool revive, const char *const *roles, size_t n,
 		      keel_sched_done_cb done, void *arg, char *errmsg)
 {
 	Mesos__V1__Scheduler__Call c;
-	Mesos__V1__Scheduler__Call__Revive r = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
+	Mesos__V1__Scheduler__Call__Revive rv = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
+	Mesos__V1__Scheduler__Call__Suppress sp = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
 
 	for (size_t i = 0; i < n; i++)
-		NEED(id_ok(roles[i]), "revive: roles[%zu] is empty", i);
-	call_init(&c, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
-	r.roles = (char **)roles;
-	r.n_roles = n;
-	c.revive = &r;
+		NEED(id_ok(roles[i]), "%s: roles[%zu] is empty", revive ? "revive" : "suppress", i);
+	if (revive) {
+		call_init(&c, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
+		rv.roles = (char **)roles;
+		rv.n_roles = n;
+		c.revive = &rv;
+	} else {
+		call_init(&c, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
+		sp.roles = (char **)roles;
+		sp.n_roles = n;
+		c.suppress = &sp;
+	}
 	return keel_sched_call(s, &c, done, arg, errmsg);
+}
+
+int keel_sched_revive(struct keel_sched *s, const char *const *roles, size_t n,
+		      keel_sched_done_cb done, void *arg, char *errmsg)
+{
+	return roles_call(s, true, roles, n, done, arg, errmsg);
 }
 
 int keel_sched_suppress(struct keel_sched *s, const char *const *roles, size_t n,
 			keel_sched_done_cb done, void *arg, char *errmsg)
 {
-	Mesos__V1__Scheduler__Call c;
-	Mesos__V1__Scheduler__Call__Suppress r = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
-
-	for (size_t i = 0; i < n; i++)
-		NEED(id_ok(roles[i]), "suppress: roles[%zu] is empty", i);
-	call_init(&c, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
-	r.roles = (char **)roles;
-	r.n_roles = n;
-	c.suppress = &r;
-	return keel_sched_call(s, &c, done, arg, errmsg);
+	return roles_call(s, false, roles, n, done, arg, errmsg);
 }
 
 int keel_sched_kill(struct keel_sched *s, const char *task_id, const char *agent_id,

@@ -50,12 +50,22 @@ int fm_heartbeat(struct fake_master *fm)
 int fm_offer(struct fake_master *fm, const char *offer_id, const char *agent_id,
 	     const char *hostname)
 {
+	return fm_offer_attr(fm, offer_id, agent_id, hostname, NULL, NULL);
+}
+
+int fm_offer_attr(struct fake_master *fm, const char *offer_id, const char *agent_id,
+		  const char *hostname, const char *attr_name, const char *attr_value)
+{
 	Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
 	Mesos__V1__Scheduler__Event__Offers offers = MESOS__V1__SCHEDULER__EVENT__OFFERS__INIT;
 	Mesos__V1__Offer o = MESOS__V1__OFFER__INIT, *op = &o;
 	Mesos__V1__OfferID oid = MESOS__V1__OFFER_ID__INIT;
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+	Mesos__V1__URL url = MESOS__V1__URL__INIT;
+	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
+	Mesos__V1__Attribute attr = MESOS__V1__ATTRIBUTE__INIT, *ap = &attr;
+	Mesos__V1__Value__Text text = MESOS__V1__VALUE__TEXT__INIT;
 
 	oid.value = (char *)offer_id;
 	aid.value = (char *)agent_id;
@@ -64,8 +74,14 @@ int fm_offer(struct fake_master *fm, const char *offer_id, const char *agent_id,
 	o.agent_id = &aid;
 	o.framework_id = &fid;
 	o.hostname = (char *)hostname;
-	Mesos__V1__URL url = MESOS__V1__URL__INIT;
-	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
+	if (attr_name != NULL) {
+		text.value = (char *)attr_value;
+		attr.name = (char *)attr_name;
+		attr.type = MESOS__V1__VALUE__TYPE__TEXT;
+		attr.text = &text;
+		o.attributes = &ap;
+		o.n_attributes = 1;
+	}
 	if (fm->agent_port != 0) {
 		addr.ip = "127.0.0.1";
 		addr.port = (int32_t)fm->agent_port;

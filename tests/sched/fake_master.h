@@ -58,6 +58,9 @@ int fm_offer(struct fake_master *fm, const char *offer_id, const char *agent_id,
 /* Sends an UPDATE for a task (state, message, with a uuid). */
 int fm_update(struct fake_master *fm, const char *task_id, const char *agent_id,
 	      Mesos__V1__TaskState state, const char *message);
+/* The same with one text attribute attr_name:attr_value (none when attr_name is NULL). */
+int fm_offer_attr(struct fake_master *fm, const char *offer_id, const char *agent_id,
+		  const char *hostname, const char *attr_name, const char *attr_value);
 /* Ends the open stream cleanly (the client sees the stream close). */
 void fm_end_stream(struct fake_master *fm);
 /* Calls of a type received so far. */

@@ -28,39 +28,13 @@ struct cluster {
 /* Agents 0-3 are in rack r1 (a fifth of the cluster), the others in r2..r5. */
 static void offer_one(struct cluster *c)
 {
-	Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
-	Mesos__V1__Scheduler__Event__Offers offers = MESOS__V1__SCHEDULER__EVENT__OFFERS__INIT;
-	Mesos__V1__Offer o = MESOS__V1__OFFER__INIT, *op = &o;
-	Mesos__V1__OfferID oid = MESOS__V1__OFFER_ID__INIT;
-	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-	Mesos__V1__Attribute attr = MESOS__V1__ATTRIBUTE__INIT, *ap = &attr;
-	Mesos__V1__Value__Text text = MESOS__V1__VALUE__TEXT__INIT;
-	char oidb[32], aidb[32], rack[8];
+	char oid[32], aid[32], rack[8];
 	unsigned a = c->next++ % AGENTS;
 
-	snprintf(oidb, sizeof(oidb), "o-%u", c->offers++);
-	snprintf(aidb, sizeof(aidb), "agent-%u", a);
+	snprintf(oid, sizeof(oid), "o-%u", c->offers++);
+	snprintf(aid, sizeof(aid), "agent-%u", a);
 	snprintf(rack, sizeof(rack), "r%u", a / 4 + 1);
-	oid.value = oidb;
-	aid.value = aidb;
-	fid.value = "fw-1";
-	text.value = rack;
-	attr.name = "rack";
-	attr.type = MESOS__V1__VALUE__TYPE__TEXT;
-	attr.text = &text;
-	o.id = &oid;
-	o.agent_id = &aid;
-	o.framework_id = &fid;
-	o.hostname = aidb;
-	o.attributes = &ap;
-	o.n_attributes = 1;
-	offers.offers = &op;
-	offers.n_offers = 1;
-	ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS;
-	ev.has_type = true;
-	ev.offers = &offers;
-	fm_send(&c->fm, &ev);
+	fm_offer_attr(&c->fm, oid, aid, aid, "rack", rack);
 }
 
 static void on_call(struct fake_master *fm, const Mesos__V1__Scheduler__Call *call, void *arg)
