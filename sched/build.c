@@ -216,10 +216,46 @@ int keel_sched_task_container(const char *name, const char *task_id, const char 
 			      const char *command, const char *image, const char *resources,
 			      Mesos__V1__TaskInfo **out, char *errmsg)
 {
+	Mesos__V1__ContainerInfo *ci;
+	Mesos__V1__ContainerInfo__MesosInfo *mi;
+	Mesos__V1__Image *im;
+	Mesos__V1__Image__Docker *dk;
+	Mesos__V1__TaskInfo *t;
+	int rv;
+
 	*out = NULL;
-	return keel_errf(
-	    errmsg, -ENOTSUP,
-	    "container tasks need ContainerInfo, not yet in proto/mesos/v1/mesos.proto");
+	if (image == NULL || image[0] == '\0')
+		return keel_errf(errmsg, -EINVAL, "a container task needs an image");
+	rv = keel_sched_task_command(name, task_id, agent_id, command, resources, &t, errmsg);
+	if (rv < 0)
+		return rv;
+	/* Each part hangs on the task as soon as it exists, so one free releases everything. */
+	ci = t->container = keel_calloc(1, sizeof(*ci));
+	if (ci == NULL)
+		goto oom;
+	mesos__v1__container_info__init(ci);
+	ci->type = MESOS__V1__CONTAINER_INFO__TYPE__MESOS;
+	mi = ci->mesos = keel_calloc(1, sizeof(*mi));
+	if (mi == NULL)
+		goto oom;
+	mesos__v1__container_info__mesos_info__init(mi);
+	im = mi->image = keel_calloc(1, sizeof(*im));
+	if (im == NULL)
+		goto oom;
+	mesos__v1__image__init(im);
+	im->type = MESOS__V1__IMAGE__TYPE__DOCKER;
+	dk = im->docker = keel_calloc(1, sizeof(*dk));
+	if (dk == NULL)
+		goto oom;
+	mesos__v1__image__docker__init(dk);
+	dk->name = keel_strdup(image);
+	if (dk->name == NULL)
+		goto oom;
+	*out = t;
+	return 0;
+oom:
+	keel_pbjson_free(&t->base);
+	return keel_errf(errmsg, -ENOMEM, "out of memory");
 }
 
 int keel_sched_exit_status(const Mesos__V1__TaskStatus *st)

@@ -226,9 +226,9 @@ int keel_sched_task_command(const char *name, const char *task_id, const char *a
 			    const char *command, const char *resources, Mesos__V1__TaskInfo **out,
 			    char *errmsg);
 /*
- * The same, run in a MESOS container from the image `image`. NOT YET: the
- * tree's mesos.proto does not declare ContainerInfo (TaskInfo field 9), so
- * this returns -ENOTSUP until it does.
+ * The same, run in a MESOS container (ContainerInfo type MESOS) from the
+ * Docker image `image` ("name[:tag]", from the agent's local image store).
+ * -EINVAL without an image.
  */
 int keel_sched_task_container(const char *name, const char *task_id, const char *agent_id,
 			      const char *command, const char *image, const char *resources,

@@ -23,6 +23,7 @@ struct script {
 	bool error_reason;	    /* send TASK_ERROR with a reason instead */
 	const char *out;	    /* the sandbox stdout */
 	char task_id[128];	    /* the launched task */
+	char image[128];	    /* its container image, "" without one */
 	unsigned reads;		    /* /files/read requests */
 	unsigned teardowns;	    /* TEARDOWN calls */
 };
@@ -38,6 +39,10 @@ static void on_call(struct fake_master *fm, const Mesos__V1__Scheduler__Call *c,
 		return;
 	t = c->accept->operations[0]->launch->task_infos[0];
 	snprintf(sc->task_id, sizeof(sc->task_id), "%s", t->task_id->value);
+	if (t->container != NULL && t->container->mesos != NULL &&
+	    t->container->mesos->image != NULL && t->container->mesos->image->docker != NULL)
+		snprintf(sc->image, sizeof(sc->image), "%s",
+			 t->container->mesos->image->docker->name);
 	fm_update(fm, sc->task_id, "a-1", MESOS__V1__TASK_STATE__TASK_RUNNING, NULL);
 	fm_update(fm, sc->task_id, "a-1", sc->final, sc->message);
 }
@@ -178,11 +183,13 @@ TEST(execute_task_error_exits_1_with_message)
 	ASSERT_STR_CONTAINS(err, "nosuch");
 }
 
-TEST(execute_image_not_supported_yet)
+TEST(execute_image_launches_a_mesos_container)
 {
-	struct script sc = {.final = MESOS__V1__TASK_STATE__TASK_FINISHED, .out = ""};
+	struct script sc = {.final = MESOS__V1__TASK_STATE__TASK_FINISHED, .out = "in a box\n"};
 	char out[256], err[4096];
 
-	ASSERT_INT_EQ(run_execute(&sc, "--image=busybox", out, sizeof(out), err, sizeof(err)), 1);
-	ASSERT_STR_CONTAINS(err, "ContainerInfo");
+	ASSERT_INT_EQ(
+	    run_execute(&sc, "--image=busybox:latest", out, sizeof(out), err, sizeof(err)), 0);
+	ASSERT_STR_EQ(sc.image, "busybox:latest");
+	ASSERT_STR_EQ(out, "in a box\n");
 }

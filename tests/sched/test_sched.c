@@ -671,8 +671,15 @@ TEST(task_builders_and_exit_status)
 	ASSERT_INT_EQ(keel_sched_task_command("n", NULL, "a", "true", NULL, &t, msg), -EINVAL);
 	ASSERT_INT_EQ(keel_sched_task_command("n", "t", "a", "true", "bad", &t, msg), -EINVAL);
 	ASSERT_NULL(t);
-	ASSERT_INT_EQ(keel_sched_task_container("n", "t", "a", "true", "busybox", NULL, &t, msg),
-		      -ENOTSUP);
+	ASSERT_INT_EQ(keel_sched_task_container("n", "t", "a", "true", NULL, NULL, &t, msg),
+		      -EINVAL);
+	ASSERT_NULL(t);
+	ASSERT_OK(keel_sched_task_container("n", "t", "a", "true", "busybox", "cpus:0.1", &t, msg));
+	ASSERT_INT_EQ(t->container->type, MESOS__V1__CONTAINER_INFO__TYPE__MESOS);
+	ASSERT_INT_EQ(t->container->mesos->image->type, MESOS__V1__IMAGE__TYPE__DOCKER);
+	ASSERT_STR_EQ(t->container->mesos->image->docker->name, "busybox");
+	ASSERT_UINT_EQ(t->n_resources, 1);
+	keel_sched_msg_free(t);
 	ASSERT_OK(keel_sched_task_command("n", "t", "a", "true", NULL, &t, msg));
 	ASSERT_TRUE(t->command->shell);
 	keel_sched_msg_free(t);
