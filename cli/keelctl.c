@@ -1,4 +1,4 @@
-/* keelctl: dispatches to the subcommands (coord; later issues add more). */
+/* keelctl: dispatches to the subcommands (coord, and the master's operator API). */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,14 +7,20 @@
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "Usage: keelctl COMMAND [ARGS]\n"
-	       "\n"
-	       "Commands:\n"
-	       "  coord leader URL    show the current leader for a coordination URL\n"
-	       "  coord members URL   show the members of a group (--group, default log_replicas)\n"
-	       "\n"
-	       "URL is zk://[user:pass@]host:port,.../path, etcd://host:port,.../prefix or\n"
-	       "static://host:port,... Run `keelctl COMMAND --help` for a command's flags.\n");
+	    f,
+	    "Usage: keelctl COMMAND [ARGS]\n"
+	    "\n"
+	    "Commands:\n"
+	    "  coord leader URL    show the current leader for a coordination URL\n"
+	    "  coord members URL   show the members of a group (--group, default log_replicas)\n"
+	    "  leader|agents|frameworks|tasks|roles   operator API tables (--json)\n"
+	    "  task log TASK       a task's sandbox stdout (--stderr, --follow)\n"
+	    "  agent drain|gone ID drain an agent, or mark it gone\n"
+	    "  completion bash     a bash completion script\n"
+	    "Master commands take --master=URL (coordination URL or host:port) or $KEEL_MASTER.\n"
+	    "\n"
+	    "URL is zk://[user:pass@]host:port,.../path, etcd://host:port,.../prefix or\n"
+	    "static://host:port,... Run `keelctl COMMAND --help` for a command's flags.\n");
 }
 
 int main(int argc, char **argv)
@@ -29,6 +35,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "coord") == 0)
 		return keelctl_coord(argc - 1, argv + 1);
+	static const char *const master_cmds[] = {"leader", "agents", "frameworks", "tasks",
+						  "roles",  "task",   "agent",	    "completion"};
+	for (size_t i = 0; i < sizeof(master_cmds) / sizeof(master_cmds[0]); i++)
+		if (strcmp(argv[1], master_cmds[i]) == 0)
+			return keelctl_master(argc - 1, argv + 1);
 	fprintf(stderr, "keelctl: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return KEELCTL_USAGE;

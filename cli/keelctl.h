@@ -15,4 +15,10 @@
 /* `keelctl coord leader|members URL [flags]`; argv[0] is "coord". */
 int keelctl_coord(int argc, char **argv);
 
+/*
+ * `keelctl leader|agents|frameworks|tasks|roles|task|agent|completion ...`: the operator API
+ * v1 on the leading master; argv[0] is the command.
+ */
+int keelctl_master(int argc, char **argv);
+
 #endif
