@@ -26,30 +26,39 @@ static int gc_unlink(const char *path, const struct stat *sb, int flag, struct F
 	return 0;
 }
 
+/*
+ * A gc record: key `g/<container id>`, value "<deadline ms> <task key>"; beside it
+ * `s/<task key>` -> container ID, so a forgotten task's sandbox stays readable by its
+ * virtual path until it is removed.
+ */
+
 /* State of one scan: what is due, and the earliest deadline not yet due. */
 struct gc_scan {
 	struct agent *agent;		    /* owner */
 	uint64_t now;			    /* wall clock, ms */
 	uint64_t next;			    /* earliest deadline in the future, 0 none */
 	char due[64][KEEL_CTR_ID_SIZE + 2]; /* store keys due now (bounded per pass) */
+	char task[64][1100];		    /* their `s/<task key>` keys, "" without one */
 	unsigned n_due;			    /* how many */
 };
 
 static int gc_scan_one(void *arg, const char *key, const void *val, size_t len)
 {
 	struct gc_scan *g = arg;
-	char buf[32];
+	char buf[1100], *task;
 	uint64_t when;
 
 	if (len == 0 || len >= sizeof(buf) || strlen(key) >= sizeof(g->due[0]))
 		return 0;
 	memcpy(buf, val, len);
 	buf[len] = '\0';
-	when = strtoull(buf, NULL, 10);
+	when = strtoull(buf, &task, 10);
 	if (when <= g->now) {
-		if (g->n_due < 64)
+		if (g->n_due < 64) {
+			snprintf(g->task[g->n_due], sizeof(g->task[0]), "%s%s",
+				 *task == ' ' ? "s/" : "", *task == ' ' ? task + 1 : "");
 			snprintf(g->due[g->n_due++], sizeof(g->due[0]), "%s", key);
-		else if (!g->next || g->now < g->next)
+		} else if (!g->next || g->now < g->next)
 			g->next = g->now; /* the rest in the next pass */
 	} else if (!g->next || when < g->next) {
 		g->next = when;
@@ -74,6 +83,8 @@ static void gc_run(struct agent *a)
 		snprintf(dir, sizeof(dir), "%s/sandboxes/%s", a->work_dir, g->due[i] + 2);
 		nftw(dir, gc_unlink, 16, FTW_DEPTH | FTW_PHYS);
 		agent_store_del(a->store, g->due[i], NULL);
+		if (g->task[i][0])
+			agent_store_del(a->store, g->task[i], NULL);
 	}
 	if (g->n_due && a->flush_timer)
 		agent_flush_soon(a);
@@ -103,16 +114,20 @@ void agent_gc_close(struct agent *a)
 	a->gc_timer = NULL;
 }
 
-void agent_gc_schedule(struct agent *a, const char *ctr_id)
+void agent_gc_schedule(struct agent *a, const char *ctr_id, const char *task_key)
 {
-	char key[KEEL_CTR_ID_SIZE + 2], val[32];
+	char key[1100], val[1100];
 	uint64_t delay_ms = (uint64_t)(a->gc_delay_ns / 1000000);
 	int n;
 
 	if (!ctr_id[0] || !a->gc_timer)
 		return;
+	n = snprintf(val, sizeof(val), "%" PRIu64 " %s", gc_now_ms() + delay_ms, task_key);
+	if (n >= (int)sizeof(val) ||
+	    snprintf(key, sizeof(key), "s/%s", task_key) >= (int)sizeof(key) ||
+	    agent_store_put(a->store, key, ctr_id, strlen(ctr_id), a->errmsg) < 0)
+		n = snprintf(val, sizeof(val), "%" PRIu64, gc_now_ms() + delay_ms);
 	snprintf(key, sizeof(key), "g/%s", ctr_id);
-	n = snprintf(val, sizeof(val), "%" PRIu64, gc_now_ms() + delay_ms);
 	if (agent_store_put(a->store, key, val, (size_t)n, a->errmsg) < 0) {
 		KEEL_WARN("agent", "gc: %s", a->errmsg);
 		return;
@@ -120,4 +135,22 @@ void agent_gc_schedule(struct agent *a, const char *ctr_id)
 	agent_flush_soon(a);
 	if (!keel_timer_active(a->gc_timer))
 		keel_timer_start(a->gc_timer, delay_ms, 0);
+}
+
+bool agent_gc_sandbox_of(struct agent *a, const char *task_key, char *out, size_t n)
+{
+	struct keel_buf b = KEEL_BUF_INIT;
+	char key[1100];
+	bool ok;
+
+	if (snprintf(key, sizeof(key), "s/%s", task_key) >= (int)sizeof(key) ||
+	    agent_store_get(a->store, key, &b, NULL) < 0)
+		return false;
+	ok = b.len - b.off > 0 && b.len - b.off < n;
+	if (ok) {
+		memcpy(out, b.data + b.off, b.len - b.off);
+		out[b.len - b.off] = '\0';
+	}
+	keel_buf_free(&b);
+	return ok;
 }

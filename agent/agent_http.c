@@ -225,7 +225,7 @@ static bool http_virtual_path(struct agent *a, const char *want, char *out, size
 {
 	static const char fw[] = "/frameworks/", ex[] = "/executors/", runs[] = "/runs/latest";
 	const char *fid = want + sizeof(fw) - 1, *e, *eid, *r, *rest;
-	char key[1024];
+	char key[1024], ctr[KEEL_CTR_ID_SIZE];
 	struct agent_task *t;
 
 	if (strncmp(want, fw, sizeof(fw) - 1) != 0 || !(e = strstr(fid, ex)))
@@ -239,9 +239,11 @@ static bool http_virtual_path(struct agent *a, const char *want, char *out, size
 		(int)sizeof(key))
 		return false;
 	t = keel_hmap_get(&a->tasks, key);
-	if (t == NULL || t->ctr_id[0] == '\0')
+	if (t != NULL && t->ctr_id[0] != '\0')
+		snprintf(ctr, sizeof(ctr), "%s", t->ctr_id);
+	else if (!agent_gc_sandbox_of(a, key, ctr, sizeof(ctr))) /* forgotten, not yet removed */
 		return false;
-	return snprintf(out, n, "%s/sandboxes/%s%s", a->work_dir, t->ctr_id, rest) < (int)n;
+	return snprintf(out, n, "%s/sandboxes/%s%s", a->work_dir, ctr, rest) < (int)n;
 }
 
 /*

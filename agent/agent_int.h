@@ -136,7 +136,11 @@ bool agent_state_terminal(Mesos__V1__TaskState s);
 /* agent_gc.c: sandbox removal --gc_delay after a task is forgotten (checkpointed deadlines). */
 int agent_gc_open(struct agent *a, char *errmsg);
 void agent_gc_close(struct agent *a);
-void agent_gc_schedule(struct agent *a, const char *ctr_id);
+/* Schedules removal of ctr_id's sandbox; until then `s/<task key>` names it for the /files
+ * endpoints. */
+void agent_gc_schedule(struct agent *a, const char *ctr_id, const char *task_key);
+/* The container ID of a forgotten task whose sandbox still exists, into out; false if none. */
+bool agent_gc_sandbox_of(struct agent *a, const char *task_key, char *out, size_t n);
 
 /* agent_http.c: /health, /state, /metrics/snapshot, /files/... */
 int agent_http_add(struct agent *a);

@@ -75,7 +75,7 @@ void agent_task_forget(struct agent_task *t)
 	if (t->ctr_id[0]) {
 		keel_hmap_del(&a->by_ctr, t->ctr_id);
 		keel_ctr_destroy(a->ctr, t->ctr_id); /* -ENOENT when already destroyed */
-		agent_gc_schedule(a, t->ctr_id);
+		agent_gc_schedule(a, t->ctr_id, t->key);
 	}
 	task_free(t);
 }

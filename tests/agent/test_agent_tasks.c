@@ -320,6 +320,7 @@ TEST(files_read_of_stdout_and_traversal_refused)
 	struct run r;
 	struct http_get g;
 	char path[1200], sandbox[600], *dir, *end;
+	const struct fm_update *fin;
 
 	fx_init(&f);
 	fx_start(&f);
@@ -337,7 +338,7 @@ TEST(files_read_of_stdout_and_traversal_refused)
 		u = wait_state(&f, "hello", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000);
 		fm_ack(f.fm, u);
 		ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
-		wait_state(&f, "hello", MESOS__V1__TASK_STATE__TASK_FINISHED, 10000);
+		fin = wait_state(&f, "hello", MESOS__V1__TASK_STATE__TASK_FINISHED, 10000);
 	}
 	http_get(&f, "/state", &g);
 	ASSERT_INT_EQ(g.status, 200);
@@ -377,6 +378,15 @@ TEST(files_read_of_stdout_and_traversal_refused)
 	ASSERT_INT_EQ(g.status, 404);
 	http_get(&f, "/files/read?path=/frameworks/fw1/executors/hello/runs/latestx", &g);
 	ASSERT_INT_EQ(g.status, 404);
+	/* Acknowledged, the task is forgotten; its sandbox stays readable until gc removes it. */
+	fm_ack(f.fm, fin);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_answered, &f, 5000));
+	http_get(&f, "/state", &g);
+	ASSERT_FALSE(strstr(g.body, "TASK_FINISHED") != NULL);
+	http_get(&f, "/files/read?path=/frameworks/fw1/executors/hello/runs/latest/stdout&offset=0",
+		 &g);
+	ASSERT_INT_EQ(g.status, 200);
+	ASSERT_STR_CONTAINS(g.body, "\"data\":\"hello-sandbox\\n\"");
 	http_get(&f, "/files/read", &g);
 	ASSERT_INT_EQ(g.status, 400);
 	http_get(&f, "/health", &g);
