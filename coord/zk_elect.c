@@ -7,6 +7,7 @@
 
 #include "zk_int.h"
 #include "runtime/alloc.h"
+#include "runtime/failpoint.h"
 #include "runtime/log.h"
 
 #define ZK_LEADER_PREFIX "json.info_"
@@ -233,13 +234,22 @@ static void ct_create(struct zk *z, struct coord_contender *ct)
 	keel_free(path);
 }
 
+/*
+ * Lists the election's children to find its place. Nothing of ct is in flight
+ * when this is called. If the listing cannot be sent (out of memory) ct waits
+ * in a state the retry timer lists again from, so it is never left stuck.
+ */
 static void ct_list(struct zk *z, struct coord_contender *ct)
 {
 	ct->recheck = false;
-	if (zk_send(z, ZK_CT_LIST, ct, z->c->url.path, NULL, 0))
+	if (KEEL_FAILPOINT("coord_zk_ct_list") == 0 &&
+	    zk_send(z, ZK_CT_LIST, ct, z->c->url.path, NULL, 0)) {
 		ct->state = CT_LISTING;
-	else
-		ct->recheck = true;
+		return;
+	}
+	ct->state = ct->leading ? CT_LEADING : CT_WAITING;
+	ct->recheck = true;
+	zk_schedule_retry(z);
 }
 
 /* Arms an exists watch on name (the predecessor, or itself when leading). */

@@ -2,6 +2,8 @@
 #include "failpoint.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,34 +11,53 @@
 #ifdef KEEL_FAILPOINTS
 /* One armed failpoint. */
 struct failpoint {
-	char name[64];	/* the name passed to KEEL_FAILPOINT */
+	char name[64];	/* the name passed to KEEL_FAILPOINT; "" = free slot */
 	long countdown; /* hits left before it fires; 0 = disarmed */
 	int err;	/* negative errno, or KEEL_FAILPOINT_CRASH */
 	int sticky;	/* keep firing after the first time */
 	int fired;	/* has fired at least once */
 };
 
-/* Test-only table; a handful of failpoints are armed at once. */
+/*
+ * Test-only table; a handful of failpoints are armed at once. Hits come from
+ * any thread (the loop, storage threads, client library threads), so the
+ * table is guarded by fp_lock; fp_used lets a hit skip the lock while nothing
+ * is armed.
+ */
 static struct failpoint fp_table[32];
-static int fp_env_loaded;
+static pthread_mutex_t fp_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int fp_used;			   /* slots with a name */
+static atomic_int fp_env_skip;			   /* armed by hand: KEEL_FAILPOINTS is not read */
+static pthread_once_t fp_once = PTHREAD_ONCE_INIT; /* reads KEEL_FAILPOINTS once */
 
 static void failpoint_load_env(void)
 {
-	const char *spec;
+	const char *spec = getenv("KEEL_FAILPOINTS");
 
-	if (fp_env_loaded)
-		return;
-	fp_env_loaded = 1;
-	spec = getenv("KEEL_FAILPOINTS");
-	if (spec != NULL)
+	if (spec != NULL && !atomic_load(&fp_env_skip))
 		keel_failpoint_parse(spec);
+}
+
+/* Counts the used slots again; with fp_lock held. */
+static void failpoint_recount(void)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(fp_table) / sizeof(fp_table[0]); i++)
+		n += fp_table[i].name[0] != '\0';
+	atomic_store(&fp_used, n);
 }
 
 int keel_failpoint_hit(const char *name)
 {
 	size_t i;
+	int rv = 0;
 
-	failpoint_load_env();
+	pthread_once(&fp_once, failpoint_load_env);
+	if (atomic_load_explicit(&fp_used, memory_order_acquire) == 0)
+		return 0;
+	pthread_mutex_lock(&fp_lock);
 	for (i = 0; i < sizeof(fp_table) / sizeof(fp_table[0]); i++) {
 		struct failpoint *f = &fp_table[i];
 		if (f->countdown == 0 && !(f->sticky && f->fired))
@@ -44,21 +65,27 @@ int keel_failpoint_hit(const char *name)
 		if (strcmp(f->name, name) != 0)
 			continue;
 		if (!f->fired && --f->countdown > 0)
-			return 0;
+			break;
 		f->countdown = 0;
 		f->fired = 1;
 		if (f->err == KEEL_FAILPOINT_CRASH)
 			_exit(KEEL_FAILPOINT_CRASH_STATUS);
-		return f->err;
+		rv = f->err;
+		break;
 	}
-	return 0;
+	pthread_mutex_unlock(&fp_lock);
+	return rv;
 }
 
 int keel_failpoint_set(const char *name, long countdown, int err, int sticky)
 {
 	size_t i, freeslot = (size_t)-1;
+	int rv = 0;
 
-	fp_env_loaded = 1;
+	atomic_store(&fp_env_skip, 1);
+	if (strlen(name) >= sizeof(fp_table[0].name))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&fp_lock);
 	for (i = 0; i < sizeof(fp_table) / sizeof(fp_table[0]); i++) {
 		struct failpoint *f = &fp_table[i];
 		if (strcmp(f->name, name) == 0) {
@@ -68,25 +95,30 @@ int keel_failpoint_set(const char *name, long countdown, int err, int sticky)
 		if (f->name[0] == '\0' && freeslot == (size_t)-1)
 			freeslot = i;
 	}
-	if (freeslot == (size_t)-1)
-		return -ENOSPC;
-	struct failpoint *f = &fp_table[freeslot];
-	if (strlen(name) >= sizeof(f->name))
-		return -ENAMETOOLONG;
-	strcpy(f->name, name);
-	f->countdown = countdown;
-	f->err = err;
-	f->sticky = sticky;
-	f->fired = 0;
-	if (countdown == 0)
-		f->name[0] = '\0';
-	return 0;
+	if (freeslot == (size_t)-1) {
+		rv = countdown == 0 ? 0 : -ENOSPC;
+	} else {
+		struct failpoint *f = &fp_table[freeslot];
+		strcpy(f->name, name);
+		f->countdown = countdown;
+		f->err = err;
+		f->sticky = sticky;
+		f->fired = 0;
+		if (countdown == 0)
+			f->name[0] = '\0';
+		failpoint_recount();
+	}
+	pthread_mutex_unlock(&fp_lock);
+	return rv;
 }
 
 void keel_failpoint_clear(void)
 {
+	atomic_store(&fp_env_skip, 1);
+	pthread_mutex_lock(&fp_lock);
 	memset(fp_table, 0, sizeof(fp_table));
-	fp_env_loaded = 1;
+	failpoint_recount();
+	pthread_mutex_unlock(&fp_lock);
 }
 #else
 int keel_failpoint_set(const char *name, long countdown, int err, int sticky)

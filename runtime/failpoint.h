@@ -16,6 +16,9 @@
  * the environment: KEEL_FAILPOINTS="name=countdown:action[,name=...]" where
  * action is an errno name or number (EIO, 5), or "crash" (the process exits
  * at once with status 86, as if it lost power there).
+ *
+ * Threads: hits, arming and clearing may come from any thread (a mutex guards
+ * the table; with nothing armed a hit takes no lock).
  */
 #ifdef KEEL_FAILPOINTS
 int keel_failpoint_hit(const char *name);

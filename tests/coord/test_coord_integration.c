@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "it.h"
 #include "loop_util.h"
+#include "runtime/failpoint.h"
 #include "runtime/log.h"
 
 /*
@@ -1203,4 +1204,27 @@ TEST(zk_digest_auth_everyone_reads)
 	ASSERT_INT_EQ(intruder_elected, 0);
 	coord_close(intruder, 0);
 	teardown(loop, ps, 1, ds, 1);
+}
+
+/* A contender whose first children listing cannot be sent (out of memory) lists again on the
+ * retry timer and is elected, instead of waiting for its session to reset. */
+TEST(zk_contender_list_not_sent_is_retried)
+{
+	struct keel_loop *loop = setup_zk_only();
+	struct coord_config cfg = {.session_timeout_ms = T};
+	struct coord *c;
+	struct coord_contender *ct;
+	int elected = 0;
+	char url[700], msg[KEEL_ERRMSG_SIZE];
+
+	if (keel_failpoint_set("coord_zk_ct_list", 1, -ENOMEM, 0) == -ENOSYS)
+		TH_SKIP("built without failpoints");
+	case_url(url, sizeof(url), svc.hosts, "listfail");
+	ASSERT_OK(coord_open(loop, url, &cfg, &c, msg));
+	ASSERT_OK(coord_contend(c, "x", 1, count_elected, &elected, &ct, msg));
+	ASSERT_TRUE(RUN_UNTIL(loop, elected == 1, 10000));
+	ASSERT_TRUE(coord_contender_leading(ct, NULL));
+	keel_failpoint_clear();
+	coord_close(c, 1000);
+	keel_loop_free(loop);
 }

@@ -1,5 +1,7 @@
 /* Unit tests for the runtime basics: buffers, error messages, failpoints, allocation hooks, log. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "harness.h"
@@ -96,6 +98,47 @@ TEST(failpoint_countdown_fires_once)
 	ASSERT_INT_EQ(KEEL_FAILPOINT("fp_sticky"), -ENOSPC);
 	keel_failpoint_clear();
 	ASSERT_INT_EQ(KEEL_FAILPOINT("fp_sticky"), 0);
+}
+
+/* Threads hitting one failpoint: its countdown is exact, it fires exactly once. */
+struct fp_race {
+	atomic_int fired; /* hits that returned the error */
+	atomic_int go;	  /* start line */
+};
+
+static void *fp_race_thread(void *arg)
+{
+	struct fp_race *r = arg;
+	int i;
+
+	while (!atomic_load(&r->go))
+		;
+	for (i = 0; i < 20000; i++)
+		if (KEEL_FAILPOINT("fp_race") == -EIO)
+			atomic_fetch_add(&r->fired, 1);
+	return NULL;
+}
+
+TEST(failpoint_hits_from_threads_count_exactly)
+{
+	struct fp_race r = {0};
+	pthread_t t[4];
+	int i, round;
+
+	for (round = 0; round < 5; round++) {
+		keel_failpoint_clear();
+		atomic_store(&r.fired, 0);
+		atomic_store(&r.go, 0);
+		/* Fires on the 60,000th of 80,000 hits. */
+		ASSERT_OK(keel_failpoint_set("fp_race", 60000, -EIO, 0));
+		for (i = 0; i < 4; i++)
+			ASSERT_INT_EQ(pthread_create(&t[i], NULL, fp_race_thread, &r), 0);
+		atomic_store(&r.go, 1);
+		for (i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		ASSERT_INT_EQ(atomic_load(&r.fired), 1);
+	}
+	keel_failpoint_clear();
 }
 
 TEST(alloc_hook_fails_nth)
