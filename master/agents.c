@@ -6,6 +6,7 @@
 
 #include "master_int.h"
 #include "offers.h"
+#include "offers_wire.h"
 #include "runtime/alloc.h"
 #include "runtime/http_client.h"
 #include "runtime/http_server.h"
@@ -84,6 +85,7 @@ void master_agent_set_info(struct master_agent *a, Mesos__V1__AgentInfo *info)
 	if (a->info != NULL)
 		keel_pbjson_free(&a->info->base);
 	a->info = info;
+	master_offer_cache_free(a);
 }
 
 static void master_agent_free_tasks(struct master_agent *a)
@@ -107,6 +109,7 @@ static void master_agent_free(struct master *m, struct master_agent *a)
 		master_origin_put(m, a->origin);
 	if (a->info)
 		keel_pbjson_free(&a->info->base);
+	master_offer_cache_free(a);
 	master_agent_free_tasks(a);
 	keel_free(a->version);
 	keel_free(a->key);
@@ -161,6 +164,7 @@ int master_agent_set_address(struct master *m, struct master_agent *a,
 	if (a->origin)
 		master_origin_put(m, a->origin);
 	a->origin = o;
+	master_offer_cache_free(a);
 	return 0;
 }
 

@@ -165,6 +165,7 @@ struct master_agent {
 	struct master_parked *parked;	  /* requests waiting for its registry change */
 	struct master_offer *offers;	  /* outstanding offers of its resources (offers.c) */
 	bool allocating;		  /* known to the allocator (ACTIVE, resources taken) */
+	struct master_offer_cache *ocache; /* its last offer's encoded pieces (offers_wire.c) */
 };
 
 /* The agents table. Lookups by ID and by key are hash lookups; nothing scans all agents per

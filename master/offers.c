@@ -11,6 +11,7 @@
 #include "allocator.h"
 #include "allocator_proto.h"
 #include "master_int.h"
+#include "offers_wire.h"
 #include "runtime/alloc.h"
 #include "runtime/log.h"
 #include "runtime/loop.h"
@@ -27,18 +28,7 @@ struct master_offers {
 	uint64_t next_seq;		  /* n of the next offer ID */
 	struct master_framework *pending; /* frameworks with offers in the running cycle */
 	struct master_offer_stats stats;  /* counters */
-};
-
-/* One Offer message being built, and the storage it points into. */
-struct offer_msg {
-	Mesos__V1__Offer o;			/* the offer */
-	Mesos__V1__OfferID id;			/* o.id */
-	Mesos__V1__FrameworkID fid;		/* o.framework_id */
-	Mesos__V1__AgentID aid;			/* o.agent_id */
-	Mesos__V1__Resource__AllocationInfo ai; /* o.allocation_info */
-	Mesos__V1__URL url;			/* o.url */
-	Mesos__V1__Address addr;		/* url.address */
-	char ip[64];				/* addr.ip */
+	struct keel_buf ev;		  /* the OFFERS event being written */
 };
 
 static uint64_t mono_ms(void)
@@ -154,53 +144,8 @@ static void on_offer_timeout(struct keel_timer *t, void *arg)
 
 /* --- The cycle --- */
 
-static void offer_msg_free(struct offer_msg *om)
-{
-	allocator_res_proto_free(om->o.resources, om->o.n_resources);
-	keel_free(om);
-}
-
-/* Builds the Offer message of o. */
-static struct offer_msg *offer_msg_build(struct master_offers *os, struct master_offer *o)
-{
-	struct offer_msg *om = keel_xcalloc(1, sizeof(*om));
-	struct master_agent *a = o->agent;
-	const char *name = a->origin ? a->origin->name : "";
-	const char *colon = strrchr(name, ':');
-
-	om->o = (Mesos__V1__Offer)MESOS__V1__OFFER__INIT;
-	mesos__v1__offer_id__init(&om->id);
-	mesos__v1__framework_id__init(&om->fid);
-	mesos__v1__agent_id__init(&om->aid);
-	mesos__v1__resource__allocation_info__init(&om->ai);
-	mesos__v1__url__init(&om->url);
-	mesos__v1__address__init(&om->addr);
-	om->id.value = o->id;
-	om->fid.value = o->fw->id;
-	om->aid.value = a->id;
-	om->ai.role = o->role;
-	snprintf(om->ip, sizeof(om->ip), "%.*s", colon ? (int)(colon - name) : 0, name);
-	om->addr.hostname = a->info->hostname;
-	om->addr.ip = om->ip;
-	om->addr.port = colon ? atoi(colon + 1) : 0;
-	om->url.scheme = (char *)"http";
-	om->url.address = &om->addr;
-	om->url.path = (char *)"/slave(1)";
-	om->o.id = &om->id;
-	om->o.framework_id = &om->fid;
-	om->o.agent_id = &om->aid;
-	om->o.hostname = a->info->hostname;
-	om->o.url = &om->url;
-	om->o.allocation_info = &om->ai;
-	om->o.n_attributes = a->info->n_attributes;
-	om->o.attributes = a->info->attributes;
-	if (allocator_res_to_proto(os->alloc, o->res, o->role, false, &om->o.resources,
-				   &om->o.n_resources) < 0)
-		abort(); /* -ENOMEM only */
-	return om;
-}
-
-static void pending_add(struct master_offers *os, struct master_framework *fw, void *om)
+static void pending_add(struct master_offers *os, struct master_framework *fw,
+			struct master_offer *o)
 {
 	if (fw->n_pending == 0) {
 		fw->pending_next = os->pending;
@@ -210,33 +155,22 @@ static void pending_add(struct master_offers *os, struct master_framework *fw, v
 		fw->cap_pending = fw->cap_pending ? 2 * fw->cap_pending : 8;
 		fw->pending = keel_xrealloc(fw->pending, fw->cap_pending * sizeof(*fw->pending));
 	}
-	fw->pending[fw->n_pending++] = om;
+	fw->pending[fw->n_pending++] = o;
 }
 
-/* Sends each framework's offers of this cycle as one OFFERS event. */
+/* Sends each framework's offers of this cycle as one OFFERS event (offers_wire.c). */
 static void pending_flush(struct master_offers *os)
 {
 	while (os->pending != NULL) {
 		struct master_framework *fw = os->pending;
-		Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
-		Mesos__V1__Scheduler__Event__Offers offers =
-		    MESOS__V1__SCHEDULER__EVENT__OFFERS__INIT;
-		Mesos__V1__Offer **list = keel_xmalloc(fw->n_pending * sizeof(*list));
 
 		os->pending = fw->pending_next;
 		fw->pending_next = NULL;
-		for (size_t i = 0; i < fw->n_pending; i++)
-			list[i] = &((struct offer_msg *)fw->pending[i])->o;
-		offers.n_offers = fw->n_pending;
-		offers.offers = list;
-		ev.has_type = true;
-		ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS;
-		ev.offers = &offers;
-		master_framework_send(fw, &ev);
-		for (size_t i = 0; i < fw->n_pending; i++)
-			offer_msg_free(fw->pending[i]);
-		keel_free(list);
-		fw->n_pending = 0;
+		keel_buf_clear(&os->ev);
+		master_offers_wire_event(os->alloc, &os->ev, fw->protobuf, fw->pending,
+					 fw->n_pending);
+		fw->n_pending = 0; /* before sending: a broken stream may end fw */
+		master_framework_send_raw(fw, keel_buf_rptr(&os->ev), keel_buf_size(&os->ev));
 	}
 }
 
@@ -290,7 +224,7 @@ static void on_cycle(struct keel_timer *t, void *arg)
 			    keel_timer_start(o->timeout, m->cfg.offer_timeout_ms, 0) < 0)
 				abort();
 		}
-		pending_add(os, fw, offer_msg_build(os, o));
+		pending_add(os, fw, o);
 		os->stats.offers_sent++;
 	}
 	pending_flush(os);
@@ -480,8 +414,6 @@ void master_offers_framework_remove(struct master *m, struct master_framework *f
 	if (fw->allocating)
 		allocator_framework_remove(os->alloc, fw->id);
 	fw->allocating = false;
-	for (size_t i = 0; i < fw->n_pending; i++)
-		offer_msg_free(fw->pending[i]);
 	keel_free(fw->pending);
 	fw->pending = NULL;
 	fw->n_pending = fw->cap_pending = 0;
@@ -570,6 +502,7 @@ void master_offers_free(struct master *m)
 	while (keel_hmap_next(&os->by_id, &pos, &key, &value))
 		offer_unlink(os, value);
 	keel_hmap_free(&os->by_id);
+	keel_buf_free(&os->ev);
 	keel_timer_free(os->cycle);
 	allocator_free(os->alloc);
 	keel_free(os);

@@ -153,7 +153,18 @@ int master_framework_send(struct master_framework *fw, const Mesos__V1__Schedule
 			   errmsg);
 		return rv;
 	}
-	if (keel_recordio_encode(&s->rec, keel_buf_rptr(&s->enc), keel_buf_size(&s->enc)) < 0)
+	return master_framework_send_raw(fw, keel_buf_rptr(&s->enc), keel_buf_size(&s->enc));
+}
+
+int master_framework_send_raw(struct master_framework *fw, const char *data, size_t len)
+{
+	struct master_sched *s = fw->sched;
+	int rv;
+
+	if (fw->stream == NULL)
+		return -ENOTCONN;
+	keel_buf_clear(&s->rec);
+	if (keel_recordio_encode(&s->rec, data, len) < 0)
 		abort();
 	rv = keel_http_stream_write(fw->stream, keel_buf_rptr(&s->rec), keel_buf_size(&s->rec));
 	if (rv < 0) {

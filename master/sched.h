@@ -48,7 +48,7 @@ struct master_framework {
 	bool allocating;		   /* added to the allocator */
 	char **suppressed;		   /* roles its SUBSCRIBE suppressed (owned) */
 	size_t n_suppressed;		   /* how many */
-	void **pending;			   /* Offer messages of the running cycle (offers.c) */
+	struct master_offer **pending;	   /* its offers made in the running cycle (offers.c) */
 	size_t n_pending, cap_pending;	   /* how many, room */
 	struct master_framework *pending_next; /* next framework with offers this cycle */
 };
@@ -79,6 +79,8 @@ size_t master_frameworks_connected(const struct master *m);
  * disconnected).
  */
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev);
+/* The same with an event already encoded in the stream's format (protobuf or JSON). */
+int master_framework_send_raw(struct master_framework *fw, const char *data, size_t len);
 
 /*
  * Mesos's validation::scheduler::call::validate of a decoded Call: NULL when

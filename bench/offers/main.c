@@ -25,7 +25,10 @@
  * decline every offer it holds with a long filter (Mesos's DeclineOffers
  * benchmark: each cycle offers everything again, to frameworks that have not
  * declined it yet). Prints the master's cycle time (allocator, offer
- * records, Offer messages, JSON events written to the streams) p50/p99/max.
+ * records, Offer messages, JSON events written to the streams) p50/p99/max,
+ * and the resident set per agent: after the agents were added (the table and
+ * the allocator), and after the cycles (with outstanding offers, filters and
+ * the per-agent encoded offer pieces).
  */
 
 struct fw_client {
@@ -50,6 +53,22 @@ static void on_done(int err, const struct keel_http_response *resp, void *arg)
 	(void)resp;
 	fc->done = true;
 	fc->err = err;
+}
+
+/* The process's resident set in kB (VmRSS), 0 if unknown. */
+static uint64_t rss_kb(void)
+{
+	char line[256];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -191,8 +210,10 @@ int main(int argc, char **argv)
 	w.m = m;
 	if (!run_until(loop, leading, &w, 20000))
 		return 1;
+	uint64_t rss0 = rss_kb();
 	for (unsigned i = 0; i < agents; i++)
 		add_agent(m, i);
+	uint64_t rss_agents = rss_kb();
 	fcs = keel_xcalloc(frameworks, sizeof(*fcs));
 	for (unsigned i = 0; i < frameworks; i++) {
 		char body[256];
@@ -237,10 +258,14 @@ int main(int argc, char **argv)
 		w.target = st.offer_cycles + 1;
 	}
 	qsort(times, cycles, sizeof(*times), cmp_u64);
+	uint64_t rss_end = rss_kb();
 	printf("offers-bench agents=%u frameworks=%u cycles=%u offers=%zu "
-	       "cycle_ms p50=%.2f p99=%.2f max=%.2f\n",
+	       "cycle_ms p50=%.2f p99=%.2f max=%.2f rss_per_agent_bytes=%.0f "
+	       "rss_per_agent_after_cycles_bytes=%.0f\n",
 	       agents, frameworks, cycles, offered, (double)times[cycles / 2] / 1000.0,
-	       (double)times[(cycles * 99) / 100] / 1000.0, (double)times[cycles - 1] / 1000.0);
+	       (double)times[(cycles * 99) / 100] / 1000.0, (double)times[cycles - 1] / 1000.0,
+	       (double)(rss_agents - rss0) * 1024.0 / agents,
+	       (double)(rss_end - rss0) * 1024.0 / agents);
 	for (unsigned i = 0; i < frameworks; i++)
 		keel_http_client_free(fcs[i].c);
 	keel_free(fcs);
