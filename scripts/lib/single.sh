@@ -14,6 +14,15 @@ wait_for() {
 	return 1
 }
 
+# Starts (or restarts, same work dir and port) the agent in the background.
+single_agent_start() {
+	"$B/agent/keel-agent" --master="127.0.0.1:$MPORT" --work_dir="$WORK/agent" --ip=127.0.0.1 \
+		--port="$APORT" --resources='cpus:2;mem:1024;disk:1024;ports:[31000-31100]' \
+		--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,filesystem/linux \
+		--image_providers=docker --image_store_dir="$WORK/images" >>"$WORK/agent.log" 2>&1 &
+	AGENT_PID=$!
+}
+
 single_up() {
 	MPORT=$(single_free_port)
 	APORT=$(single_free_port)
@@ -25,11 +34,7 @@ single_up() {
 	MASTER_PID=$!
 	wait_for 30 sh -c "curl -sf http://127.0.0.1:$MPORT/metrics/snapshot | grep -q '\"master/elected\":1'" ||
 		{ cat "$WORK/master.log" >&2; return 1; }
-	"$B/agent/keel-agent" --master="127.0.0.1:$MPORT" --work_dir="$WORK/agent" --ip=127.0.0.1 \
-		--port="$APORT" --resources='cpus:2;mem:1024;disk:1024;ports:[31000-31100]' \
-		--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,filesystem/linux \
-		--image_providers=docker --image_store_dir="$WORK/images" >"$WORK/agent.log" 2>&1 &
-	AGENT_PID=$!
+	single_agent_start
 	wait_for 30 sh -c "curl -sf http://127.0.0.1:$MPORT/state | grep -q '\"hostname\"'" ||
 		{ cat "$WORK/agent.log" >&2; return 1; }
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""A v1 JSON scheduler for tests/e2e/it_tasks.sh: N tasks on the real agent, every update checked.
+
+Usage: sched_tasks.py MASTER_PORT N SIGNAL_DIR
+
+Launches N tasks (`sleep S; echo out-<i>`), acknowledges every update, and checks that each
+task's updates come in order (STARTING, RUNNING, FINISHED; a repeated uuid is a redelivery and
+harmless). When all N are RUNNING it creates SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
+(the shell kills and restarts the agent meanwhile), then waits for every task to finish, reads
+one task's stdout through the agent's /files/read (Mesos's virtual sandbox path) and tears down.
+Exit 0 when everything held, 1 with the reasons otherwise.
+"""
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+
+ORDER = {"TASK_STAGING": 0, "TASK_STARTING": 1, "TASK_RUNNING": 2, "TASK_FINISHED": 3}
+SLEEP = 6  # seconds each task runs: long enough for the agent restart in the middle
+
+
+class Sched:
+    def __init__(self, port, n, sigdir):
+        self.port, self.n, self.sigdir = port, n, sigdir
+        self.fid = self.stream_id = None
+        self.launched = 0
+        self.states = {}       # task -> latest state
+        self.seen = {}         # task -> uuids acknowledged
+        self.errors = []
+        self.agent = None      # (host, port) of the agent the tasks run on
+        self.lock = threading.Lock()
+
+    def call(self, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("POST", "/api/v1/scheduler", json.dumps(body),
+                  {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status != 202:
+            self.errors.append("%s answered %d" % (body["type"], r.status))
+
+    def on_offers(self, offers):
+        for o in offers:
+            self.agent = (o["hostname"], o.get("url", {}).get("address", {}).get("port"))
+            cpus = mem = 0.0
+            for r in o["resources"]:
+                if r["name"] == "cpus":
+                    cpus += r["scalar"]["value"]
+                elif r["name"] == "mem":
+                    mem += r["scalar"]["value"]
+            tasks = []
+            while self.launched < self.n and cpus >= 0.02 and mem >= 16:
+                tid = "t%d" % self.launched
+                self.launched += 1
+                cpus -= 0.02
+                mem -= 16
+                with self.lock:
+                    self.states[tid] = "TASK_STAGING"
+                    self.seen[tid] = set()
+                tasks.append({"name": tid, "task_id": {"value": tid}, "agent_id": o["agent_id"],
+                              "command": {"value": "sleep %d; echo out-%s" % (SLEEP, tid)},
+                              "resources": [
+                                  {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.02}},
+                                  {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}]})
+            ops = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
+            self.call({"type": "ACCEPT", "framework_id": {"value": self.fid},
+                       "accept": {"offer_ids": [o["id"]], "operations": ops,
+                                  "filters": {"refuse_seconds": 0 if tasks else 3600}}})
+
+    def on_update(self, st):
+        tid = st["task_id"]["value"]
+        state = st["state"]
+        with self.lock:
+            if tid not in self.states:
+                self.errors.append("update for unknown task %s" % tid)
+                return
+            if "uuid" not in st:
+                return  # a reconciliation answer
+            if st["uuid"] in self.seen[tid]:
+                pass  # redelivered (e.g. across the agent restart): harmless
+            elif state not in ORDER or ORDER[state] < ORDER[self.states[tid]]:
+                self.errors.append("%s: %s after %s (message %r)" % (
+                    tid, state, self.states[tid], st.get("message")))
+            else:
+                self.states[tid] = state
+            self.seen[tid].add(st["uuid"])
+        self.call({"type": "ACKNOWLEDGE", "framework_id": {"value": self.fid},
+                   "acknowledge": {"agent_id": st["agent_id"], "task_id": st["task_id"],
+                                   "uuid": st["uuid"]}})
+
+    def stream(self):
+        info = {"user": "root", "name": "e2e-tasks", "failover_timeout": 3600}
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
+        if self.fid:
+            info["id"] = {"value": self.fid}
+            body["framework_id"] = {"value": self.fid}
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", "/api/v1/scheduler", json.dumps(body),
+                  {"Content-Type": "application/json", "Accept": "application/json"})
+        r = c.getresponse()
+        if r.status != 200:
+            self.errors.append("SUBSCRIBE answered %d" % r.status)
+            return
+        self.stream_id = r.getheader("Mesos-Stream-Id")
+        while True:
+            line = b""
+            while not line.endswith(b"\n"):
+                ch = r.read(1)
+                if not ch:
+                    return
+                line += ch
+            ev = json.loads(r.read(int(line)))
+            if ev["type"] == "SUBSCRIBED":
+                self.fid = ev["subscribed"]["framework_id"]["value"]
+            elif ev["type"] == "OFFERS":
+                self.on_offers(ev["offers"]["offers"])
+            elif ev["type"] == "UPDATE":
+                self.on_update(ev["update"]["status"])
+
+    def count(self, state):
+        with self.lock:
+            return sum(1 for s in self.states.values() if s == state)
+
+
+def wait_for(cond, seconds, what):
+    end = time.time() + seconds
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    print("timed out waiting for " + what)
+    return False
+
+
+def main():
+    port, n, sigdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    s = Sched(port, n, sigdir)
+    threading.Thread(target=s.stream, daemon=True).start()
+    ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
+    print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
+    open(os.path.join(sigdir, "running"), "w").close()
+    ok = ok and wait_for(lambda: os.path.exists(os.path.join(sigdir, "restarted")), 60,
+                         "the agent restart")
+    ok = ok and wait_for(lambda: s.count("TASK_FINISHED") == n, 180, "%d tasks FINISHED" % n)
+    print("finished: %d of %d" % (s.count("TASK_FINISHED"), n))
+    if ok and s.agent is not None:
+        host, aport = s.agent[0], int(open(os.path.join(sigdir, "agent_port")).read())
+        c = http.client.HTTPConnection(host, aport, timeout=10)
+        c.request("GET", "/files/read?path=/frameworks/%s/executors/t7/runs/latest/stdout"
+                  "&offset=0" % s.fid)
+        r = c.getresponse()
+        body = r.read().decode()
+        if r.status != 200 or json.loads(body).get("data") != "out-t7\n":
+            s.errors.append("/files/read of t7's stdout: %d %s" % (r.status, body[:200]))
+        else:
+            print("t7 stdout through /files/read: %r" % json.loads(body)["data"])
+    s.call({"type": "TEARDOWN", "framework_id": {"value": s.fid}})
+    for e in s.errors[:20]:
+        print("error: " + e)
+    return 0 if ok and not s.errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
