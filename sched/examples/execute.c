@@ -29,6 +29,7 @@ struct exec {
 	unsigned agent_port;		/* and port */
 	struct keel_http_client *files; /* client of the agent's /files/read */
 	uint64_t offset;		/* next offset in stdout */
+	bool finishing;			/* TEARDOWN sent: the stream's end is expected */
 	struct keel_sched *s;		/* client */
 };
 
@@ -41,6 +42,7 @@ static void teardown_done(struct keel_sched *s, int err, int status, const char 
 /* Tears the framework down (its tasks are done), then stops the loop. */
 static void finish(struct exec *x)
 {
+	x->finishing = true;
 	if (keel_sched_teardown(x->s, teardown_done, x, NULL) < 0)
 		keel_sched_stop(x->s);
 }
@@ -237,7 +239,10 @@ static void on_error(struct keel_sched *s, int status, const char *message, void
 
 static void on_disconnected(struct keel_sched *s, int err, const char *why, void *arg)
 {
-	fprintf(stderr, "Disconnected: %s (retrying)\n", why);
+	struct exec *x = arg;
+
+	if (!x->finishing) /* a torn-down framework's stream ends: not news */
+		fprintf(stderr, "Disconnected: %s (retrying)\n", why);
 }
 
 static void usage(FILE *f)

@@ -29,6 +29,7 @@ check "image task exits 0" [ "$(cat "$WORK/img.rc")" = 0 ]
 check "image task output" grep -qx hello-e2e "$WORK/img.out"
 check "image task ran in the image rootfs" grep -qx /bin/busybox "$WORK/img.out"
 check "image task states" grep -q 'TASK_RUNNING' "$WORK/img.err"
+check "no reconnect after its own teardown" sh -c "! grep -q Disconnected '$WORK/img.err'"
 
 # A failing command: keel-execute exits with its code.
 exec_task fail --name=fail --command='echo about-to-fail; exit 3'
