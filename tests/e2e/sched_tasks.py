@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A v1 JSON scheduler for tests/e2e/it_tasks.sh: N tasks on the real agent, every update checked.
 
-Usage: sched_tasks.py MASTER_PORT N SIGNAL_DIR
+Usage: sched_tasks.py MASTER_PORTS N SIGNAL_DIR   (MASTER_PORTS: one port, or p1,p2,p3 of an HA
+quorum: it talks to whichever leads and re-subscribes with its framework ID when the stream ends)
 
 Launches N tasks (`sleep S; echo out-<i>`), acknowledges every update, and checks that each
 task's updates come in order (STARTING, RUNNING, FINISHED; a repeated uuid is a redelivery and
 harmless). When all N are RUNNING it creates SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
-(the shell kills and restarts the agent meanwhile), then waits for every task to finish, reads
+(the shell kills and restarts the agent, or kills the leading master, meanwhile), then waits for every task to finish, reads
 one task's stdout through the agent's /files/read (Mesos's virtual sandbox path) and tears down.
 Exit 0 when everything held, 1 with the reasons otherwise.
 """
@@ -22,8 +23,11 @@ SLEEP = 6  # seconds each task runs: long enough for the agent restart in the mi
 
 
 class Sched:
-    def __init__(self, port, n, sigdir):
-        self.port, self.n, self.sigdir = port, n, sigdir
+    def __init__(self, ports, n, sigdir):
+        self.ports, self.n, self.sigdir = ports, n, sigdir
+        self.port = ports[0]
+        self.subscriptions = 0
+        self.done = False      # tearing down: no more subscriptions
         self.fid = self.stream_id = None
         self.launched = 0
         self.states = {}       # task -> latest state
@@ -33,13 +37,16 @@ class Sched:
         self.lock = threading.Lock()
 
     def call(self, body):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                  {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
-        r = c.getresponse()
-        r.read()
-        c.close()
-        if r.status != 202:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            c.request("POST", "/api/v1/scheduler", json.dumps(body),
+                      {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
+            r = c.getresponse()
+            r.read()
+            c.close()
+        except (OSError, http.client.HTTPException):
+            return  # the master went away: the next leader gets the redelivery
+        if r.status != 202 and len(self.ports) == 1:
             self.errors.append("%s answered %d" % (body["type"], r.status))
 
     def on_offers(self, offers):
@@ -102,7 +109,8 @@ class Sched:
                   {"Content-Type": "application/json", "Accept": "application/json"})
         r = c.getresponse()
         if r.status != 200:
-            self.errors.append("SUBSCRIBE answered %d" % r.status)
+            if len(self.ports) == 1 and not self.done:
+                self.errors.append("SUBSCRIBE answered %d" % r.status)
             return
         self.stream_id = r.getheader("Mesos-Stream-Id")
         while True:
@@ -114,11 +122,43 @@ class Sched:
                 line += ch
             ev = json.loads(r.read(int(line)))
             if ev["type"] == "SUBSCRIBED":
-                self.fid = ev["subscribed"]["framework_id"]["value"]
+                fid = ev["subscribed"]["framework_id"]["value"]
+                if self.fid is not None and fid != self.fid:
+                    self.errors.append("re-subscribed as %s, was %s" % (fid, self.fid))
+                self.fid = fid
+                self.subscriptions += 1
+                if self.subscriptions > 1:
+                    self.call({"type": "RECONCILE", "framework_id": {"value": self.fid},
+                               "reconcile": {}})
             elif ev["type"] == "OFFERS":
                 self.on_offers(ev["offers"]["offers"])
             elif ev["type"] == "UPDATE":
                 self.on_update(ev["update"]["status"])
+
+    def leader(self):
+        for p in self.ports:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", p, timeout=2)
+                c.request("GET", "/metrics/snapshot")
+                m = json.loads(c.getresponse().read())
+                c.close()
+                if m.get("master/elected") == 1:
+                    return p
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+        return None
+
+    def run(self):
+        """Subscribes to the leader, and again to each new one, until the process ends."""
+        while not self.done:
+            p = self.leader() if len(self.ports) > 1 else self.port
+            if p is not None:
+                self.port = p
+                try:
+                    self.stream()
+                except (OSError, http.client.HTTPException, ValueError):
+                    pass
+            time.sleep(0.2)
 
     def count(self, state):
         with self.lock:
@@ -136,16 +176,18 @@ def wait_for(cond, seconds, what):
 
 
 def main():
-    port, n, sigdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    s = Sched(port, n, sigdir)
-    threading.Thread(target=s.stream, daemon=True).start()
+    ports = [int(p) for p in sys.argv[1].split(",")]
+    n, sigdir = int(sys.argv[2]), sys.argv[3]
+    s = Sched(ports, n, sigdir)
+    threading.Thread(target=s.run, daemon=True).start()
     ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
     print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
     open(os.path.join(sigdir, "running"), "w").close()
     ok = ok and wait_for(lambda: os.path.exists(os.path.join(sigdir, "restarted")), 60,
                          "the agent restart")
     ok = ok and wait_for(lambda: s.count("TASK_FINISHED") == n, 180, "%d tasks FINISHED" % n)
-    print("finished: %d of %d" % (s.count("TASK_FINISHED"), n))
+    print("finished: %d of %d, subscriptions %d" % (s.count("TASK_FINISHED"), n,
+                                                     s.subscriptions))
     if ok and s.agent is not None:
         host, aport = s.agent[0], int(open(os.path.join(sigdir, "agent_port")).read())
         c = http.client.HTTPConnection(host, aport, timeout=10)
@@ -157,6 +199,7 @@ def main():
             s.errors.append("/files/read of t7's stdout: %d %s" % (r.status, body[:200]))
         else:
             print("t7 stdout through /files/read: %r" % json.loads(body)["data"])
+    s.done = True
     s.call({"type": "TEARDOWN", "framework_id": {"value": s.fid}})
     for e in s.errors[:20]:
         print("error: " + e)
