@@ -18,6 +18,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import v1stream  # noqa: E402
+
 ORDER = {"TASK_STAGING": 0, "TASK_STARTING": 1, "TASK_RUNNING": 2, "TASK_FINISHED": 3}
 SLEEP = 6  # seconds each task runs: long enough for the agent restart in the middle
 
@@ -113,14 +116,7 @@ class Sched:
                 self.errors.append("SUBSCRIBE answered %d" % r.status)
             return
         self.stream_id = r.getheader("Mesos-Stream-Id")
-        while True:
-            line = b""
-            while not line.endswith(b"\n"):
-                ch = r.read(1)
-                if not ch:
-                    return
-                line += ch
-            ev = json.loads(r.read(int(line)))
+        for ev in v1stream.events(r):
             if ev["type"] == "SUBSCRIBED":
                 fid = ev["subscribed"]["framework_id"]["value"]
                 if self.fid is not None and fid != self.fid:

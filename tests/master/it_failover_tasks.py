@@ -20,6 +20,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import v1stream  # noqa: E402
+
 BUILD = os.path.abspath(sys.argv[1])
 AGENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 PER_FW = int(sys.argv[3]) if len(sys.argv) > 3 else 40
@@ -192,14 +195,7 @@ class Scheduler(threading.Thread):
             r.read()
             return
         self.stream_id = r.getheader("Mesos-Stream-Id")
-        while True:
-            line = b""
-            while not line.endswith(b"\n"):
-                ch = r.read(1)
-                if not ch:
-                    return
-                line += ch
-            ev = json.loads(r.read(int(line)))
+        for ev in v1stream.events(r):
             if ev["type"] == "SUBSCRIBED":
                 self.fid = ev["subscribed"]["framework_id"]["value"]
                 self.ids_seen.add(self.fid)
