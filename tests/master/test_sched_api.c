@@ -440,16 +440,20 @@ TEST(failover_timeout_tears_down)
 	struct master *m;
 	struct sc_stream s;
 	char id[128];
+	uint64_t start;
 
 	fx_init(&f);
 	m = start_leader(&f, true, NULL);
-	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":0.2}", false,
+	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":1}", false,
 		     &s);
 	sc_wait_subscribed(&f, &s);
 	snprintf(id, sizeof(id), "%s", s.framework_id);
+	start = keel_loop_clock_ns();
 	sc_close(&s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, master_frameworks_connected(m) == 0, 5000));
-	ASSERT_UINT_EQ(master_frameworks_count(m), 1); /* not yet */
+	/* Not yet torn down, unless this loaded machine stalled the test for most of the second. */
+	if (keel_loop_clock_ns() - start < 500 * 1000000ull)
+		ASSERT_UINT_EQ(master_frameworks_count(m), 1);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, master_frameworks_count(m) == 0, 5000));
 	ASSERT_TRUE(RUN_UNTIL(f.loop, registrar_framework(m->registrar, id) == NULL, 5000));
 	master_free(m, 0);
