@@ -106,6 +106,7 @@ struct replog_store {
 	uint64_t t_durable;	/* highest seq durable (published as committed_seq) */
 	uint64_t meta_pending;	/* committed straight to LMDB, meta page not synced (0: none) */
 	int data_fd;		/* LMDB's data file */
+	int owner_fd;		/* <path>/owner, flock()ed while open: one process per store */
 	uint64_t reserved_end;	/* the data file is written (zeros) up to here (0: unknown) */
 	unsigned psize;		/* LMDB page size */
 	unsigned reserve_pause; /* groups to wait after a failed reservation */

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,6 +120,37 @@ static int store_open_txn(struct replog_store *s, bool *map_full, char *errmsg)
 	return 0;
 }
 
+/*
+ * Takes <path>/owner with an exclusive flock, so a second process (a second master or
+ * `keel-log` on a live replica) is refused before it touches the data: -EBUSY naming the pid
+ * that holds it. The lock goes with the process, however it ends.
+ */
+static int store_take_owner(struct replog_store *s, char *errmsg)
+{
+	char name[4096 + 16], text[32];
+	int n;
+
+	snprintf(name, sizeof(name), "%s/owner", s->cfg.path);
+	s->owner_fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->owner_fd < 0)
+		return keel_errno_f(errmsg, -errno, "open %s", name);
+	if (flock(s->owner_fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+		ssize_t r = pread(s->owner_fd, text, sizeof(text) - 1, 0);
+		text[r > 0 ? r : 0] = '\0';
+		text[strcspn(text, "\n")] = '\0';
+		if (err == EWOULDBLOCK)
+			return keel_errf(errmsg, -EBUSY,
+					 "replica store %s is in use by another process (pid %s)",
+					 s->cfg.path, text[0] ? text : "unknown");
+		return keel_errno_f(errmsg, -err, "lock %s", name);
+	}
+	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(s->owner_fd, 0) < 0 || pwrite(s->owner_fd, text, (size_t)n, 0) != n)
+		return keel_errno_f(errmsg, -errno, "write %s", name);
+	return 0;
+}
+
 static int store_open_env(struct replog_store *s, char *errmsg)
 {
 	MDB_envinfo info;
@@ -125,6 +158,9 @@ static int store_open_env(struct replog_store *s, char *errmsg)
 	bool map_full;
 	int rc, rv;
 
+	rv = store_take_owner(s, errmsg);
+	if (rv < 0)
+		return rv;
 	rc = mdb_env_create(&s->env);
 	if (rc)
 		return keel_errf(errmsg, store_lmdb_err(rc), "mdb_env_create: %s",
@@ -215,6 +251,7 @@ int replog_store_open(const struct replog_store_config *cfg, struct replog_store
 		return keel_errf(errmsg, -ENOMEM, "store: out of memory");
 	s->cfg = *cfg;
 	s->data_fd = -1;
+	s->owner_fd = -1;
 	s->wal.fd = -1;
 	if (s->cfg.map_size == 0)
 		s->cfg.map_size = STORE_MAP_DEFAULT;
@@ -294,6 +331,8 @@ void replog_store_close(struct replog_store *s)
 		mdb_txn_abort(s->rtxn);
 	if (s->env)
 		mdb_env_close(s->env);
+	if (s->owner_fd >= 0)
+		close(s->owner_fd); /* releases the lock, after LMDB is closed */
 	pthread_rwlock_destroy(&s->map_lock);
 	pthread_cond_destroy(&s->cond_done);
 	pthread_cond_destroy(&s->cond_work);

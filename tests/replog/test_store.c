@@ -237,6 +237,39 @@ TEST(store_durable_across_close_and_reopen)
 	dir_remove(tdir);
 }
 
+/* One process per store: a second open (here, or in another process) is refused, nothing
+ * touched; after close (or the holder's death) it opens again. */
+TEST(store_second_open_is_refused_while_in_use)
+{
+	struct replog_store_config cfg = {0};
+	struct replog_store *s, *t = NULL;
+	char errmsg[KEEL_ERRMSG_SIZE] = "", pid[32];
+	int status;
+	pid_t child;
+
+	dir_make();
+	cfg.path = tdir;
+	s = store_open_at(tdir, 0, 0);
+	ASSERT_INT_EQ(replog_store_open(&cfg, &t, errmsg), -EBUSY);
+	ASSERT_NULL(t);
+	snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
+	ASSERT_STR_CONTAINS(errmsg, "is in use by another process");
+	ASSERT_STR_CONTAINS(errmsg, pid);
+	child = fork();
+	ASSERT_INT_GE(child, 0);
+	if (child == 0) {
+		char m[KEEL_ERRMSG_SIZE];
+		struct replog_store *u = NULL;
+		_exit(replog_store_open(&cfg, &u, m) == -EBUSY && u == NULL ? 0 : 1);
+	}
+	ASSERT_INT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	replog_store_close(s);
+	s = store_open_at(tdir, 0, 0);
+	replog_store_close(s);
+	dir_remove(tdir);
+}
+
 TEST(store_reads_see_queued_writes_in_order)
 {
 	struct replog_store *s;
