@@ -21,4 +21,7 @@ int keelctl_coord(int argc, char **argv);
  */
 int keelctl_master(int argc, char **argv);
 
+/* `keelctl log dump --work_dir=DIR`: a stopped master's registry log; argv[0] is "log". */
+int keelctl_log(int argc, char **argv);
+
 #endif

@@ -38,6 +38,20 @@ const char *replog_status_name(unsigned status)
 	}
 }
 
+const char *replog_action_type_name(unsigned type)
+{
+	switch (type) {
+	case REPLOG_ACTION_NOP:
+		return "NOP";
+	case REPLOG_ACTION_APPEND:
+		return "APPEND";
+	case REPLOG_ACTION_TRUNCATE:
+		return "TRUNCATE";
+	default:
+		return "?";
+	}
+}
+
 int replog_core_new(const struct replog_config *cfg, const struct replog_store_ops *store,
 		    const struct replog_meta *meta, struct replog_core **out, char *errmsg)
 {

@@ -154,20 +154,6 @@ static void print_escaped(const void *p, size_t n, bool json)
 	}
 }
 
-static const char *type_name(uint8_t t)
-{
-	switch (t) {
-	case REPLOG_ACTION_NOP:
-		return "NOP";
-	case REPLOG_ACTION_APPEND:
-		return "APPEND";
-	case REPLOG_ACTION_TRUNCATE:
-		return "TRUNCATE";
-	default:
-		return "?";
-	}
-}
-
 static bool dump_first;
 
 static int read_cb(void *arg, const struct replog_action *a)
@@ -191,8 +177,9 @@ static int dump_cb(void *arg, const struct replog_action *a)
 	if (o.json) {
 		printf("%s\n    {\"position\": %" PRIu64 ", \"ballot\": %" PRIu64
 		       ", \"type\": \"%s\", \"learned\": %s, \"tombstone\": %s",
-		       dump_first ? "" : ",", a->position, a->ballot, type_name(a->type),
-		       a->learned ? "true" : "false", a->tombstone ? "true" : "false");
+		       dump_first ? "" : ",", a->position, a->ballot,
+		       replog_action_type_name(a->type), a->learned ? "true" : "false",
+		       a->tombstone ? "true" : "false");
 		if (a->type == REPLOG_ACTION_TRUNCATE)
 			printf(", \"to\": %" PRIu64, a->to);
 		if (a->type == REPLOG_ACTION_APPEND) {
@@ -202,9 +189,9 @@ static int dump_cb(void *arg, const struct replog_action *a)
 		}
 		printf("}");
 	} else {
-		printf("%" PRIu64 "\t%s\tballot=%" PRIu64 "%s%s", a->position, type_name(a->type),
-		       a->ballot, a->learned ? "\tlearned" : "\tunlearned",
-		       a->tombstone ? "\ttombstone" : "");
+		printf("%" PRIu64 "\t%s\tballot=%" PRIu64 "%s%s", a->position,
+		       replog_action_type_name(a->type), a->ballot,
+		       a->learned ? "\tlearned" : "\tunlearned", a->tombstone ? "\ttombstone" : "");
 		if (a->type == REPLOG_ACTION_TRUNCATE)
 			printf("\tto=%" PRIu64, a->to);
 		if (a->type == REPLOG_ACTION_APPEND) {

@@ -185,5 +185,6 @@ struct replog_msg {
 
 const char *replog_msg_type_name(unsigned type);
 const char *replog_status_name(unsigned status);
+const char *replog_action_type_name(unsigned type);
 
 #endif
