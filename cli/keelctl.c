@@ -17,6 +17,7 @@ static void usage(FILE *f)
 	    "  task log TASK       a task's sandbox stdout (--stderr, --follow)\n"
 	    "  agent drain|gone ID drain an agent, or mark it gone\n"
 	    "  log dump            a stopped master's registry log, decoded (--work_dir)\n"
+	    "  cluster up|down     a local cluster for trying keel (--ha, --agents=N)\n"
 	    "  completion bash     a bash completion script\n"
 	    "Master commands take --master=URL (coordination URL or host:port) or $KEEL_MASTER.\n"
 	    "\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		return keelctl_coord(argc - 1, argv + 1);
 	if (strcmp(argv[1], "log") == 0)
 		return keelctl_log(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cluster") == 0)
+		return keelctl_cluster(argc - 1, argv + 1);
 	static const char *const master_cmds[] = {"leader", "agents", "frameworks", "tasks",
 						  "roles",  "task",   "agent",	    "completion"};
 	for (size_t i = 0; i < sizeof(master_cmds) / sizeof(master_cmds[0]); i++)

@@ -24,4 +24,7 @@ int keelctl_master(int argc, char **argv);
 /* `keelctl log dump --work_dir=DIR`: a stopped master's registry log; argv[0] is "log". */
 int keelctl_log(int argc, char **argv);
 
+/* `keelctl cluster up|down|url|masters|agents`: a local cluster; argv[0] is "cluster". */
+int keelctl_cluster(int argc, char **argv);
+
 #endif
