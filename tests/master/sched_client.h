@@ -10,25 +10,23 @@
 #include "proto/mesos/v1/scheduler.pb-c.h"
 #include "runtime/recordio.h"
 
-/* Most events a test stream keeps. */
-#define SC_MAX_EVENTS 4096
-
 /* One SUBSCRIBE stream as a scheduler sees it. */
 struct sc_stream {
-	struct keel_http_client *client;		/* its own connection */
-	bool protobuf;					/* Accept: application/x-protobuf */
-	int status;					/* HTTP status of the answer, 0 before */
-	char stream_id[64];				/* Mesos-Stream-Id, or "" */
-	char ctype[64];					/* Content-Type */
-	char error_body[512];				/* body of a non-200 answer */
-	bool head;					/* the head arrived */
-	bool done;					/* the stream ended (on_done ran) */
-	int err;					/* on_done's error */
-	int decode_err;					/* a record that did not decode, or 0 */
-	struct keel_recordio_decoder dec;		/* RecordIO decoder */
-	Mesos__V1__Scheduler__Event *ev[SC_MAX_EVENTS]; /* events received (owned) */
-	size_t n;					/* how many */
-	char framework_id[128];				/* from SUBSCRIBED, or "" */
+	struct keel_http_client *client;  /* its own connection */
+	bool protobuf;			  /* Accept: application/x-protobuf */
+	int status;			  /* HTTP status of the answer, 0 before */
+	char stream_id[64];		  /* Mesos-Stream-Id, or "" */
+	char ctype[64];			  /* Content-Type */
+	char error_body[512];		  /* body of a non-200 answer */
+	bool head;			  /* the head arrived */
+	bool done;			  /* the stream ended (on_done ran) */
+	int err;			  /* on_done's error */
+	int decode_err;			  /* a record that did not decode, or 0 */
+	struct keel_recordio_decoder dec; /* RecordIO decoder */
+	Mesos__V1__Scheduler__Event **ev; /* every event received (owned), in order */
+	size_t n;			  /* how many */
+	size_t cap;			  /* room in ev */
+	char framework_id[128];		  /* from SUBSCRIBED, or "" */
 };
 
 /*
@@ -56,6 +54,10 @@ void sc_close(struct sc_stream *s);
 struct hresp;
 void sc_call(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,
 	     struct hresp *out);
+
+/* sc_call with the body sent chunked (Transfer-Encoding: chunked, two chunks) on a raw socket. */
+void sc_call_chunked(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,
+		     struct hresp *out);
 
 /* Any request: headers Accept and Mesos-Stream-Id when not NULL; waits for the answer. */
 void sc_raw(struct fx *f, uint16_t port, const char *method, const char *path, const char *ctype,

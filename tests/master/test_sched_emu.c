@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "loop_util.h"
 #include "master/master_int.h"
+#include "master/registrar.h"
 #include "master/tasks.h"
 #include "master_fixture.h"
 #include "runtime/pbjson.h"
@@ -20,6 +21,19 @@
 
 #define AGENTS 10
 #define TASKS_PER_AGENT 10
+#define NTASKS (AGENTS * TASKS_PER_AGENT)
+/* One more task, which the emulator keeps running (its ID starts with "emu-never"): the one the
+ * test reconciles and kills. Its counts are at index NTASKS. */
+#define NEVER_ID "emu-never-1"
+
+/* A task's index in the counts: tN -> N, NEVER_ID -> NTASKS. */
+static unsigned task_index(const char *id)
+{
+	if (strcmp(id, NEVER_ID) == 0)
+		return NTASKS;
+	ASSERT_TRUE(id[0] == 't');
+	return (unsigned)strtoul(id + 1, NULL, 10);
+}
 
 /* Starts keel-emu-agents against the master; output to log. Returns its pid. */
 static pid_t emu_start(const char *log, uint16_t master_port, const char *end)
@@ -77,7 +91,7 @@ static void emu_stop(pid_t pid)
 
 /* Acknowledges every update with a uuid from event *next on; counts states per task. */
 static void ack_new(struct fx *f, struct master *m, struct sc_stream *s, size_t *next,
-		    unsigned counts[][3])
+		    unsigned counts[][4], unsigned *acks)
 {
 	char json[1024], uuid[32];
 	struct hresp r = {0};
@@ -89,14 +103,16 @@ static void ack_new(struct fx *f, struct master *m, struct sc_stream *s, size_t 
 		if (ev->type != MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE)
 			continue;
 		st = ev->update->status;
-		idx = (unsigned)strtoul(st->task_id->value + 1, NULL, 10);
-		ASSERT_UINT_LT(idx, AGENTS * TASKS_PER_AGENT);
+		idx = task_index(st->task_id->value);
+		ASSERT_UINT_LE(idx, NTASKS);
 		if (st->state == MESOS__V1__TASK_STATE__TASK_STARTING)
 			counts[idx][0]++;
 		else if (st->state == MESOS__V1__TASK_STATE__TASK_RUNNING)
 			counts[idx][1]++;
 		else if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED)
 			counts[idx][2]++;
+		else if (st->state == MESOS__V1__TASK_STATE__TASK_KILLED)
+			counts[idx][3]++;
 		if (!st->has_uuid)
 			continue;
 		ASSERT_UINT_EQ(st->uuid.len, 16);
@@ -125,13 +141,17 @@ static void ack_new(struct fx *f, struct master *m, struct sc_stream *s, size_t 
 			 "\"acknowledge\":{\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":"
 			 "\"%s\"},\"uuid\":\"%s\"}}",
 			 s->framework_id, st->agent_id->value, st->task_id->value, uuid);
-		sc_call(f, m->port, s, json, &r);
+		/* Every other acknowledgement with a chunked body. */
+		if (++*acks % 2)
+			sc_call_chunked(f, m->port, s, json, &r);
+		else
+			sc_call(f, m->port, s, json, &r);
 		ASSERT_INT_EQ(r.status, 202);
 	}
 	hresp_free(&r);
 }
 
-static unsigned finished(unsigned counts[][3])
+static unsigned finished(unsigned counts[][4])
 {
 	unsigned n = 0;
 
@@ -140,16 +160,98 @@ static unsigned finished(unsigned counts[][3])
 	return n;
 }
 
+/* The reconciliation updates (no uuid, REASON_RECONCILIATION) received so far, all of NEVER_ID. */
+static size_t reconciled(const struct sc_stream *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const Mesos__V1__TaskStatus *st;
+		if (s->ev[i]->type != MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE)
+			continue;
+		st = s->ev[i]->update->status;
+		if (st->reason != MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION)
+			continue;
+		ASSERT_STR_EQ(st->task_id->value, NEVER_ID);
+		ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+		ASSERT_FALSE(st->has_uuid);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * With the 100 tasks done and NEVER_ID running: explicit and implicit reconciliation (both
+ * answer NEVER_ID only: the finished tasks are acknowledged and gone), KILL (TASK_KILLED,
+ * acknowledged), TEARDOWN (the stream ends, the registry forgets the framework). Calls go
+ * chunked and with Content-Length.
+ */
+static void reconcile_kill_teardown(struct fx *f, struct master *m, struct sc_stream *s,
+				    size_t *next, unsigned counts[][4], unsigned *acks)
+{
+	const Mesos__V1__Scheduler__Event *up =
+	    sc_last(s, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE);
+	struct hresp r = {0};
+	char call[1024], agent[128];
+
+	/* The agent of NEVER_ID, from its RUNNING update. */
+	agent[0] = '\0';
+	for (size_t i = 0; i < s->n; i++) {
+		up = s->ev[i];
+		if (up->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE &&
+		    strcmp(up->update->status->task_id->value, NEVER_ID) == 0)
+			snprintf(agent, sizeof(agent), "%s", up->update->status->agent_id->value);
+	}
+	ASSERT_TRUE(agent[0] != '\0');
+	snprintf(call, sizeof(call),
+		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
+		 "\"tasks\":[{\"task_id\":{\"value\":\"" NEVER_ID "\"},\"agent_id\":{\"value\":"
+		 "\"%s\"}}]}}",
+		 s->framework_id, agent);
+	sc_call_chunked(f, m->port, s, call, &r);
+	ASSERT_INT_EQ(r.status, 202);
+	ASSERT_TRUE(RUN_UNTIL(f->loop, reconciled(s) == 1, 10000));
+	snprintf(call, sizeof(call),
+		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{}}",
+		 s->framework_id);
+	sc_call(f, m->port, s, call, &r);
+	ASSERT_INT_EQ(r.status, 202);
+	ASSERT_TRUE(RUN_UNTIL(f->loop, reconciled(s) == 2, 10000));
+
+	snprintf(call, sizeof(call),
+		 "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
+		 "\"task_id\":{\"value\":\"" NEVER_ID "\"},\"agent_id\":{\"value\":\"%s\"}}}",
+		 s->framework_id, agent);
+	sc_call_chunked(f, m->port, s, call, &r);
+	ASSERT_INT_EQ(r.status, 202);
+	for (int round = 0; round < 200 && counts[NTASKS][3] == 0; round++) {
+		RUN_UNTIL(f->loop, s->n > *next, 100);
+		ack_new(f, m, s, next, counts, acks);
+	}
+	ASSERT_UINT_EQ(counts[NTASKS][3], 1);
+	ASSERT_UINT_EQ(reconciled(s), 2); /* nothing else answered the implicit one */
+
+	snprintf(call, sizeof(call), "{\"type\":\"TEARDOWN\",\"framework_id\":{\"value\":\"%s\"}}",
+		 s->framework_id);
+	sc_call_chunked(f, m->port, s, call, &r);
+	ASSERT_INT_EQ(r.status, 202);
+	ASSERT_TRUE(RUN_UNTIL(f->loop, s->done, 10000));
+	ASSERT_TRUE(
+	    RUN_UNTIL(f->loop, registrar_framework(m->registrar, s->framework_id) == NULL, 10000));
+	hresp_free(&r);
+}
+
 static void launch_case(bool protobuf)
 {
 	struct fx f;
 	struct master_config c;
 	struct master *m;
 	struct sc_stream s;
-	static unsigned counts[AGENTS * TASKS_PER_AGENT][3];
+	static unsigned counts[NTASKS + 1][4];
 	char log[600], *json;
 	size_t next = 0, offers_seen = 0;
-	unsigned launched = 0;
+	unsigned launched = 0, acks = 0;
+	bool never_sent = false;
 	pid_t emu;
 	json_t *st;
 
@@ -203,6 +305,17 @@ static void launch_case(bool protobuf)
 					    "\"mem\","
 					    "\"type\":\"SCALAR\",\"scalar\":{\"value\":32}}]}",
 					    k ? "," : "", launched, o->agent_id->value);
+				if (!never_sent) {
+					never_sent = true;
+					n += (size_t)snprintf(
+					    json + n, (1 << 16) - n,
+					    ",{\"name\":\"n\",\"task_id\":{\"value\":\"" NEVER_ID
+					    "\"},\"agent_id\":{\"value\":\"%s\"},\"command\":{"
+					    "\"value\":\"sleep 1000\"},\"resources\":[{\"name\":"
+					    "\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0."
+					    "1}}]}",
+					    o->agent_id->value);
+				}
 				snprintf(json + n, (1 << 16) - n, "]}}]}}");
 				sc_call(&f, m->port, &s, json, &r);
 				ASSERT_INT_EQ(r.status, 202);
@@ -215,15 +328,20 @@ static void launch_case(bool protobuf)
 	/* Every task: STARTING, RUNNING, FINISHED, each acknowledged. */
 	for (int round = 0; round < 2000 && finished(counts) < AGENTS * TASKS_PER_AGENT; round++) {
 		RUN_UNTIL(f.loop, s.n > next, 100);
-		ack_new(&f, m, &s, &next, counts);
+		ack_new(&f, m, &s, &next, counts, &acks);
 	}
 	ASSERT_UINT_EQ(finished(counts), AGENTS * TASKS_PER_AGENT);
 	for (unsigned i = 0; i < AGENTS * TASKS_PER_AGENT; i++) {
 		ASSERT_UINT_GE(counts[i][0], 1);
 		ASSERT_UINT_GE(counts[i][1], 1);
 	}
+	ASSERT_UINT_GE(counts[NTASKS][1], 1); /* the task that never ends is RUNNING */
+	ASSERT_UINT_EQ(counts[NTASKS][2], 0);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, master_tasks_count(m) == 1, 10000));
+	reconcile_kill_teardown(&f, m, &s, &next, counts, &acks);
+	ASSERT_UINT_GT(acks, 0);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, master_tasks_count(m) == 0, 10000));
-	/* The emulator agrees: 100 finished, every update acknowledged. */
+	/* The emulator agrees: 100 finished, one killed, every update acknowledged. */
 	{
 		uint16_t eport = emu_port(log);
 		json_t *tasks = NULL;
@@ -238,6 +356,8 @@ static void launch_case(bool protobuf)
 				    json_integer_value(json_object_get(tasks, "TASK_FINISHED")),
 				    AGENTS * TASKS_PER_AGENT);
 				ASSERT_INT_EQ(json_integer_value(json_object_get(tasks, "bad")), 0);
+				ASSERT_INT_EQ(
+				    json_integer_value(json_object_get(tasks, "TASK_KILLED")), 1);
 			}
 			json_decref(st);
 			if (!done)
