@@ -116,6 +116,41 @@ static void KEEL_PRINTF(3, 4)
 	agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED, reason, true, msg);
 }
 
+static void task_kill(struct agent_task *t, uint32_t grace_ms);
+static uint32_t task_grace_ms(const struct agent_task *t, const Mesos__V1__KillPolicy *policy);
+
+/* The executor ID of a task launched in a task group (LAUNCH_GROUP), or NULL. */
+static const char *task_group_of(const struct agent_task *t)
+{
+	const Keel__Agent__RunTask *r = t->run;
+
+	return r && r->executor && r->executor->executor_id ? r->executor->executor_id->value
+							    : NULL;
+}
+
+/*
+ * As Mesos's default executor does: when a task of a group ends other than FINISHED, every
+ * other live task of the group is killed. O(tasks on this agent), on such an end only.
+ */
+static void task_group_end(struct agent_task *t)
+{
+	const char *group = task_group_of(t), *key;
+	struct agent *a = t->agent;
+	size_t pos = 0;
+	void *val;
+
+	if (group == NULL || !t->terminal || t->state == MESOS__V1__TASK_STATE__TASK_FINISHED)
+		return;
+	while (keel_hmap_next(&a->tasks, &pos, &key, &val)) {
+		struct agent_task *o = val;
+		const char *og = task_group_of(o);
+
+		if (o != t && !o->terminal && og != NULL && strcmp(og, group) == 0 &&
+		    strcmp(o->framework_id, t->framework_id) == 0)
+			task_kill(o, task_grace_ms(o, NULL));
+	}
+}
+
 /* The terminal update for a task whose container ended with st. */
 static void task_exited(struct agent_task *t, const struct keel_ctr_status *st)
 {
@@ -191,6 +226,7 @@ static void task_on_event(void *data, const char *id, const struct keel_ctr_stat
 		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_RUNNING, 0, false, NULL);
 	} else if (st->state == KEEL_CTR_EXITED) {
 		task_exited(t, st);
+		task_group_end(t);
 		/* The sandbox stays for --gc_delay; the container's checkpoint and cgroups go. */
 		keel_hmap_del(&a->by_ctr, id);
 		keel_ctr_destroy(a->ctr, id);
@@ -439,6 +475,7 @@ static int task_run_one(struct agent *a, Keel__Agent__RunTask *run, const char *
 				 true, invalid);
 	} else {
 		task_launch(t);
+		task_group_end(t); /* a launch that failed at once */
 	}
 	/* The 202 means checkpointed. */
 	if (agent_store_commit(a->store, errmsg) < 0)
@@ -446,35 +483,72 @@ static int task_run_one(struct agent *a, Keel__Agent__RunTask *run, const char *
 	return 0;
 }
 
+/*
+ * A task group (LAUNCH_GROUP): each task runs in a container of its own, all checkpointed with
+ * the group's executor, so that a task ending other than FINISHED takes the others down
+ * (task_group_end). One invalid task makes the whole group TASK_ERROR
+ * (REASON_TASK_GROUP_INVALID), as Mesos validates a group as a whole.
+ */
+static int task_run_group(struct agent *a, Keel__Agent__RunTask *run, char *errmsg)
+{
+	Mesos__V1__TaskGroupInfo *g = run->task_group;
+	struct keel_buf packed = KEEL_BUF_INIT;
+	size_t len = protobuf_c_message_get_packed_size(&run->base);
+	char why[600] = "";
+	int rv = 0;
+
+	for (size_t i = 0; i < g->n_tasks && why[0] == '\0'; i++) {
+		Keel__Agent__RunTask probe = *run;
+		const char *bad;
+
+		probe.task = g->tasks[i];
+		probe.task_group = NULL;
+		if ((bad = task_invalid(&probe)) != NULL)
+			snprintf(why, sizeof(why), "Task group is invalid: task '%s': %s",
+				 g->tasks[i]->task_id->value, bad);
+	}
+	if (g->n_tasks == 0 || run->executor == NULL || run->executor->executor_id == NULL) {
+		keel_pbjson_free(&run->base);
+		return keel_errf(errmsg, -EINVAL,
+				 "RunTask: a task group needs tasks and an executor");
+	}
+	if (keel_buf_reserve(&packed, len) < 0) {
+		keel_pbjson_free(&run->base);
+		return keel_errf(errmsg, -ENOMEM, "out of memory");
+	}
+	protobuf_c_message_pack(&run->base, (uint8_t *)keel_buf_wptr(&packed));
+	keel_buf_commit(&packed, len);
+	for (size_t i = 0; i < g->n_tasks && rv == 0; i++) {
+		Keel__Agent__RunTask *copy = NULL;
+		Mesos__V1__TaskGroupInfo *cg;
+
+		if ((rv = keel_pbjson_unpack(&keel__agent__run_task__descriptor,
+					     keel_buf_rptr(&packed), len,
+					     (ProtobufCMessage **)&copy, errmsg)) < 0)
+			break;
+		if (why[0] != '\0') {
+			/* Kept as a group: the reason says TASK_GROUP_INVALID. */
+			rv = task_run_one(a, copy, g->tasks[i]->task_id->value, why, errmsg);
+			continue;
+		}
+		/* This task alone, with the group's executor: task i moves out of the group. */
+		cg = copy->task_group;
+		copy->task = cg->tasks[i];
+		cg->tasks[i] = cg->tasks[cg->n_tasks - 1];
+		cg->n_tasks--;
+		copy->task_group = NULL;
+		keel_pbjson_free(&cg->base);
+		rv = task_run_one(a, copy, copy->task->task_id->value, NULL, errmsg);
+	}
+	keel_buf_free(&packed);
+	keel_pbjson_free(&run->base);
+	return rv;
+}
+
 int agent_task_run(struct agent *a, Keel__Agent__RunTask *run, char *errmsg)
 {
-	if (run->task_group) {
-		/* Task groups need an executor: not supported yet, every task gets TASK_ERROR. */
-		Mesos__V1__TaskGroupInfo *g = run->task_group;
-		struct keel_buf packed = KEEL_BUF_INIT;
-		size_t len = protobuf_c_message_get_packed_size(&run->base);
-		int rv = 0;
-
-		if (keel_buf_reserve(&packed, len) < 0) {
-			keel_pbjson_free(&run->base);
-			return keel_errf(errmsg, -ENOMEM, "out of memory");
-		}
-		protobuf_c_message_pack(&run->base, (uint8_t *)keel_buf_wptr(&packed));
-		keel_buf_commit(&packed, len);
-		for (size_t i = 0; i < g->n_tasks && rv == 0; i++) {
-			Keel__Agent__RunTask *copy = NULL;
-
-			if ((rv = keel_pbjson_unpack(&keel__agent__run_task__descriptor,
-						     keel_buf_rptr(&packed), len,
-						     (ProtobufCMessage **)&copy, errmsg)) == 0)
-				rv = task_run_one(a, copy, g->tasks[i]->task_id->value,
-						  "task groups are not supported by this agent yet",
-						  errmsg);
-		}
-		keel_buf_free(&packed);
-		keel_pbjson_free(&run->base);
-		return rv;
-	}
+	if (run->task_group)
+		return task_run_group(a, run, errmsg);
 	if (!run->task) {
 		keel_pbjson_free(&run->base);
 		return keel_errf(errmsg, -EINVAL, "RunTask has neither task nor task_group");

@@ -130,6 +130,7 @@ void agent_update_add(struct agent_task *t, Mesos__V1__TaskState state,
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
 	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+	Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
 	Mesos__V1__ContainerStatus cs = MESOS__V1__CONTAINER_STATUS__INIT;
 	Mesos__V1__ContainerID cid = MESOS__V1__CONTAINER_ID__INIT;
 	struct agent_update *u;
@@ -148,6 +149,12 @@ void agent_update_add(struct agent_task *t, Mesos__V1__TaskState state,
 	fid.value = t->framework_id;
 	tid.value = t->task_id;
 	st.task_id = &tid;
+	/* A command task's executor ID is its task ID, as Mesos's command executor's; a task
+	 * group's is the group's executor. */
+	eid.value = t->run && t->run->executor && t->run->executor->executor_id
+			? t->run->executor->executor_id->value
+			: t->task_id;
+	st.executor_id = &eid;
 	st.state = state;
 	st.message = (char *)message;
 	st.has_source = true;

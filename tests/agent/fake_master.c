@@ -143,6 +143,8 @@ static void fm_on_status(struct keel_http_req *req, void *arg)
 	u = &fm->updates[fm->n_updates++];
 	memset(u, 0, sizeof(*u));
 	snprintf(u->task_id, sizeof(u->task_id), "%s", m->status->task_id->value);
+	snprintf(u->executor_id, sizeof(u->executor_id), "%s",
+		 m->status->executor_id ? m->status->executor_id->value : "");
 	snprintf(u->framework_id, sizeof(u->framework_id), "%s", m->framework_id->value);
 	u->state = m->status->state;
 	u->has_reason = m->status->has_reason;

@@ -11,6 +11,7 @@
 /* One StatusUpdate the fake master received. */
 struct fm_update {
 	char task_id[128];	    /* status.task_id */
+	char executor_id[128];	    /* status.executor_id, or "" */
 	char framework_id[128];	    /* framework_id */
 	Mesos__V1__TaskState state; /* status.state */
 	bool has_reason;	    /* status.reason set */

@@ -664,3 +664,85 @@ TEST(shutdown_framework_kills_its_tasks)
 	wait_state(&f, "b", MESOS__V1__TASK_STATE__TASK_KILLED, 15000);
 	fx_free(&f);
 }
+
+/* A LAUNCH_GROUP's RunTask: r1's message carrying r1's and r2's tasks and an executor. */
+struct group {
+	Mesos__V1__TaskGroupInfo g;    /* the group */
+	Mesos__V1__TaskInfo *tasks[2]; /* its tasks */
+	Mesos__V1__ExecutorInfo ex;    /* the executor */
+	Mesos__V1__ExecutorID eid;     /* its ID */
+};
+
+static void group_init(struct group *g, struct run *r1, struct run *r2)
+{
+	mesos__v1__task_group_info__init(&g->g);
+	mesos__v1__executor_info__init(&g->ex);
+	mesos__v1__executor_id__init(&g->eid);
+	g->eid.value = "group-ex";
+	g->ex.executor_id = &g->eid;
+	g->ex.has_type = true;
+	g->ex.type = MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT;
+	g->tasks[0] = &r1->ti;
+	g->tasks[1] = &r2->ti;
+	g->g.n_tasks = 2;
+	g->g.tasks = g->tasks;
+	r1->m.task = NULL;
+	r1->m.task_group = &g->g;
+	r1->m.executor = &g->ex;
+}
+
+/* A task group: every task runs; one failing takes the other down (KILLED), as Mesos's default
+ * executor does; updates carry the group's executor ID. */
+TEST(task_group_runs_and_a_failure_kills_the_rest)
+{
+	struct fx f;
+	struct run r1, r2, r3, r4;
+	struct group g1, g2;
+	const struct fm_update *u;
+
+	fx_up(&f);
+	run_init(&r1, &f, "g1a", "echo a");
+	run_init(&r2, &f, "g1b", "echo b");
+	group_init(&g1, &r1, &r2);
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r1.m.base), 202);
+	wait_state(&f, "g1a", MESOS__V1__TASK_STATE__TASK_FINISHED, 15000);
+	u = wait_state(&f, "g1b", MESOS__V1__TASK_STATE__TASK_FINISHED, 15000);
+	ASSERT_STR_EQ(u->executor_id, "group-ex");
+
+	run_init(&r3, &f, "g2long", "sleep 60");
+	run_init(&r4, &f, "g2fails", "sleep 0.3; exit 7");
+	group_init(&g2, &r3, &r4);
+	g2.eid.value = "group-ex2";
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r3.m.base), 202);
+	wait_state(&f, "g2long", MESOS__V1__TASK_STATE__TASK_RUNNING, 15000);
+	u = wait_state(&f, "g2fails", MESOS__V1__TASK_STATE__TASK_FAILED, 15000);
+	ASSERT_STR_CONTAINS(u->message, "status 7");
+	wait_state(&f, "g2long", MESOS__V1__TASK_STATE__TASK_KILLED, 15000);
+	/* The first group's tasks were FINISHED and stay so. */
+	ASSERT_UINT_EQ(fm_count(f.fm, "g1a"), 3);
+	fx_free(&f);
+}
+
+/* One invalid task makes the whole group TASK_ERROR with REASON_TASK_GROUP_INVALID; nothing
+ * starts. */
+TEST(task_group_with_an_invalid_task_is_all_task_error)
+{
+	struct fx f;
+	struct run r1, r2;
+	struct group g;
+	const struct fm_update *u;
+
+	fx_up(&f);
+	run_init(&r1, &f, "ok", "sleep 60");
+	run_init(&r2, &f, "bad", "");
+	group_init(&g, &r1, &r2);
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r1.m.base), 202);
+	for (int i = 0; i < 2; i++) {
+		u = wait_state(&f, i ? "bad" : "ok", MESOS__V1__TASK_STATE__TASK_ERROR, 10000);
+		ASSERT_TRUE(u->has_reason);
+		ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID);
+		ASSERT_STR_CONTAINS(u->message, "task 'bad'");
+		ASSERT_UINT_EQ(fm_count(f.fm, i ? "bad" : "ok"), 1); /* never STARTING */
+	}
+	fx_free(&f);
+}
