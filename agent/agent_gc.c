@@ -27,42 +27,43 @@ static int gc_unlink(const char *path, const struct stat *sb, int flag, struct F
 }
 
 /*
- * A gc record: key `g/<container id>`, value "<deadline ms> <task key>"; beside it
- * `s/<task key>` -> container ID, so a forgotten task's sandbox stays readable by its
- * virtual path until it is removed.
+ * A gc record: key `g/<deadline ms, 16 hex digits>/<container id>`, value the task key (or
+ * empty); beside it `s/<task key>` -> container ID, so a forgotten task's sandbox stays
+ * readable by its virtual path until it is removed. Keys sort by deadline, so a pass reads
+ * what is due and one record more: its cost is what it removes, not what the store holds.
  */
+#define GC_PASS_MAX 64 /* sandboxes removed per pass; the rest in the next, at once */
 
 /* State of one scan: what is due, and the earliest deadline not yet due. */
 struct gc_scan {
-	struct agent *agent;		    /* owner */
-	uint64_t now;			    /* wall clock, ms */
-	uint64_t next;			    /* earliest deadline in the future, 0 none */
-	char due[64][KEEL_CTR_ID_SIZE + 2]; /* store keys due now (bounded per pass) */
-	char task[64][1100];		    /* their `s/<task key>` keys, "" without one */
-	unsigned n_due;			    /* how many */
+	uint64_t now;				      /* wall clock, ms */
+	uint64_t next;				      /* earliest deadline still to come, 0 none */
+	char due[GC_PASS_MAX][KEEL_CTR_ID_SIZE + 24]; /* store keys due now */
+	char task[GC_PASS_MAX][1100]; /* their `s/<task key>` keys, "" without one */
+	unsigned n_due;		      /* how many */
 };
 
+/* Collects due records in deadline order; stops (returns 1) at the first one not due. */
 static int gc_scan_one(void *arg, const char *key, const void *val, size_t len)
 {
 	struct gc_scan *g = arg;
-	char buf[1100], *task;
-	uint64_t when;
+	uint64_t when = strtoull(key + 2, NULL, 16);
 
-	if (len == 0 || len >= sizeof(buf) || strlen(key) >= sizeof(g->due[0]))
-		return 0;
-	memcpy(buf, val, len);
-	buf[len] = '\0';
-	when = strtoull(buf, &task, 10);
-	if (when <= g->now) {
-		if (g->n_due < 64) {
-			snprintf(g->task[g->n_due], sizeof(g->task[0]), "%s%s",
-				 *task == ' ' ? "s/" : "", *task == ' ' ? task + 1 : "");
-			snprintf(g->due[g->n_due++], sizeof(g->due[0]), "%s", key);
-		} else if (!g->next || g->now < g->next)
-			g->next = g->now; /* the rest in the next pass */
-	} else if (!g->next || when < g->next) {
-		g->next = when;
+	if (when > g->now || g->n_due == GC_PASS_MAX) {
+		g->next = when > g->now ? when : g->now;
+		return 1;
 	}
+	if (strlen(key) >= sizeof(g->due[0]) || len + 3 > sizeof(g->task[0]))
+		return 0; /* not ours */
+	snprintf(g->due[g->n_due], sizeof(g->due[0]), "%s", key);
+	if (len > 0) {
+		memcpy(g->task[g->n_due], "s/", 2);
+		memcpy(g->task[g->n_due] + 2, val, len);
+		g->task[g->n_due][len + 2] = '\0';
+	} else {
+		g->task[g->n_due][0] = '\0';
+	}
+	g->n_due++;
 	return 0;
 }
 
@@ -73,15 +74,17 @@ static void gc_run(struct agent *a)
 
 	if (!g)
 		return;
-	g->agent = a;
 	g->now = gc_now_ms();
 	if (agent_store_scan(a->store, "g/", gc_scan_one, g, a->errmsg) < 0)
 		KEEL_WARN("agent", "gc: %s", a->errmsg);
 	for (unsigned i = 0; i < g->n_due; i++) {
+		const char *ctr = strchr(g->due[i] + 2, '/');
 		char dir[4200];
 
-		snprintf(dir, sizeof(dir), "%s/sandboxes/%s", a->work_dir, g->due[i] + 2);
-		nftw(dir, gc_unlink, 16, FTW_DEPTH | FTW_PHYS);
+		if (ctr != NULL && ctr[1] != '\0') {
+			snprintf(dir, sizeof(dir), "%s/sandboxes/%s", a->work_dir, ctr + 1);
+			nftw(dir, gc_unlink, 16, FTW_DEPTH | FTW_PHYS);
+		}
 		agent_store_del(a->store, g->due[i], NULL);
 		if (g->task[i][0])
 			agent_store_del(a->store, g->task[i], NULL);
@@ -116,19 +119,17 @@ void agent_gc_close(struct agent *a)
 
 void agent_gc_schedule(struct agent *a, const char *ctr_id, const char *task_key)
 {
-	char key[1100], val[1100];
+	char key[1100];
 	uint64_t delay_ms = (uint64_t)(a->gc_delay_ns / 1000000);
-	int n;
+	const char *val = task_key;
 
 	if (!ctr_id[0] || !a->gc_timer)
 		return;
-	n = snprintf(val, sizeof(val), "%" PRIu64 " %s", gc_now_ms() + delay_ms, task_key);
-	if (n >= (int)sizeof(val) ||
-	    snprintf(key, sizeof(key), "s/%s", task_key) >= (int)sizeof(key) ||
+	if (snprintf(key, sizeof(key), "s/%s", task_key) >= (int)sizeof(key) ||
 	    agent_store_put(a->store, key, ctr_id, strlen(ctr_id), a->errmsg) < 0)
-		n = snprintf(val, sizeof(val), "%" PRIu64, gc_now_ms() + delay_ms);
-	snprintf(key, sizeof(key), "g/%s", ctr_id);
-	if (agent_store_put(a->store, key, val, (size_t)n, a->errmsg) < 0) {
+		val = ""; /* the sandbox still goes; only its virtual path is not kept */
+	snprintf(key, sizeof(key), "g/%016" PRIx64 "/%s", gc_now_ms() + delay_ms, ctr_id);
+	if (agent_store_put(a->store, key, val, strlen(val), a->errmsg) < 0) {
 		KEEL_WARN("agent", "gc: %s", a->errmsg);
 		return;
 	}

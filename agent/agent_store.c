@@ -148,12 +148,12 @@ int agent_store_scan(struct agent_store *s, const char *prefix,
 			continue;
 		memcpy(key, k.mv_data, k.mv_size);
 		key[k.mv_size] = '\0';
-		if ((ret = fn(arg, key, v.mv_data, v.mv_size)) < 0)
+		if ((ret = fn(arg, key, v.mv_data, v.mv_size)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
-	if (ret < 0)
-		return ret;
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return keel_errf(errmsg, store_err(rc), "scan: %s", mdb_strerror(rc));
 	return 0;

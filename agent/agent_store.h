@@ -23,7 +23,10 @@ int agent_store_put(struct agent_store *s, const char *key, const void *val, siz
 int agent_store_del(struct agent_store *s, const char *key, char *errmsg);
 /* Appends the value to out; -ENOENT when absent. */
 int agent_store_get(struct agent_store *s, const char *key, struct keel_buf *out, char *errmsg);
-/* Calls fn for every key starting with prefix, in key order; fn returning < 0 stops the scan. */
+/*
+ * Calls fn for every key starting with prefix, in key order. fn returning < 0 stops the scan
+ * with that error; > 0 stops it with 0.
+ */
 int agent_store_scan(struct agent_store *s, const char *prefix,
 		     int (*fn)(void *arg, const char *key, const void *val, size_t len), void *arg,
 		     char *errmsg);

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/agent_int.h"
+#include "agent/agent_store.h"
 #include "agent_fixture.h"
 
 /* RunTask storage for one command task. */
@@ -605,21 +607,49 @@ static bool sandboxes_empty(void *arg)
 	return rv == GLOB_NOMATCH;
 }
 
+static int count_one(void *arg, const char *key, const void *val, size_t len)
+{
+	(void)key, (void)val, (void)len;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* Records in the agent's store under prefix. */
+static unsigned store_count(struct fx *f, const char *prefix)
+{
+	struct agent *a = (struct agent *)f->agent;
+	char errmsg[KEEL_ERRMSG_SIZE];
+	unsigned n = 0;
+
+	ASSERT_OK(agent_store_scan(a->store, prefix, count_one, &n, errmsg));
+	return n;
+}
+
+static bool gc_records_gone(void *arg)
+{
+	return sandboxes_empty(arg) && store_count(arg, "g/") == 0 && store_count(arg, "s/") == 0;
+}
+
+/* Every sandbox goes --gc_delay after its task, and with it its gc and virtual-path records. */
 TEST(sandbox_removed_after_gc_delay)
 {
 	struct fx f;
-	struct run r;
+	struct run r[5];
 
 	fx_init(&f);
 	f.fm->auto_ack = true;
 	f.cfg.gc_delay_ns = 300000000; /* 300 ms */
 	fx_start(&f);
 	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
-	run_init(&r, &f, "gc", "echo bye");
-	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
-	wait_state(&f, "gc", MESOS__V1__TASK_STATE__TASK_FINISHED, 10000);
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "gc%d", i);
+		run_init(&r[i], &f, id, "echo bye");
+		ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r[i].m.base), 202);
+		wait_state(&f, id, MESOS__V1__TASK_STATE__TASK_FINISHED, 10000);
+	}
 	ASSERT_FALSE(sandboxes_empty(&f));
-	ASSERT_TRUE(fm_run_until(f.loop, sandboxes_empty, &f, 10000));
+	ASSERT_TRUE(fm_run_until(f.loop, gc_records_gone, &f, 10000));
 	fx_free(&f);
 }
 
