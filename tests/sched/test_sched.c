@@ -290,6 +290,24 @@ TEST(every_call_sends_what_it_says)
 }
 
 /* Each case: the call must fail with -EINVAL, name the field and send nothing. */
+/* A call refused in the library: -EINVAL with `needle` in the message (msg in scope). */
+#define EXPECT_EINVAL(expr, needle)                                                                \
+	do {                                                                                       \
+		msg[0] = '\0';                                                                     \
+		ASSERT_INT_EQ((expr), -EINVAL);                                                    \
+		ASSERT_STR_CONTAINS(msg, needle);                                                  \
+	} while (0)
+
+/* After refused calls: nothing reached the master and no completion fired; then fx_down. */
+static void fx_down_nothing_sent(struct fx *f, size_t before)
+{
+	for (int i = 0; i < 20; i++)
+		keel_loop_run_once(f->loop, 5);
+	ASSERT_UINT_EQ(f->fm.n_calls, before);
+	ASSERT_UINT_EQ(f->v.dones, 0);
+	fx_down(f);
+}
+
 TEST(calls_validate_required_fields)
 {
 	struct fx f;
@@ -315,13 +333,6 @@ TEST(calls_validate_required_fields)
 	tid.value = "t-1";
 	aid.value = "a-1";
 	mesos__v1__framework_info__init(&fi);
-
-#define EXPECT_EINVAL(expr, needle)                                                                \
-	do {                                                                                       \
-		msg[0] = '\0';                                                                     \
-		ASSERT_INT_EQ((expr), -EINVAL);                                                    \
-		ASSERT_STR_CONTAINS(msg, needle);                                                  \
-	} while (0)
 
 	EXPECT_EINVAL(keel_sched_accept(f.s, NULL, 0, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
 	EXPECT_EINVAL(keel_sched_accept(f.s, ids, 1, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
@@ -366,14 +377,8 @@ TEST(calls_validate_required_fields)
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "accept");
 	call.type = (Mesos__V1__Scheduler__Call__Type)99;
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "unknown type");
-#undef EXPECT_EINVAL
 
-	/* Nothing reached the master. */
-	for (int i = 0; i < 20; i++)
-		keel_loop_run_once(f.loop, 5);
-	ASSERT_UINT_EQ(f.fm.n_calls, before);
-	ASSERT_UINT_EQ(f.v.dones, 0);
-	fx_down(&f);
+	fx_down_nothing_sent(&f, before);
 }
 
 /* The cases above through NULL arrays, and every body of keel_sched_call with a field missing. */
@@ -448,13 +453,6 @@ TEST(calls_validate_arrays_and_every_call_body)
 	empty_aid.value = "";
 	eid.value = "e-1";
 	opid.value = "op-1";
-
-#define EXPECT_EINVAL(expr, needle)                                                                \
-	do {                                                                                       \
-		msg[0] = '\0';                                                                     \
-		ASSERT_INT_EQ((expr), -EINVAL);                                                    \
-		ASSERT_STR_CONTAINS(msg, needle);                                                  \
-	} while (0)
 
 	/* NULL arrays with a count. */
 	EXPECT_EINVAL(keel_sched_accept(f.s, NULL, 1, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
@@ -539,14 +537,8 @@ TEST(calls_validate_arrays_and_every_call_body)
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "operations array");
 	ro.operations = roos;
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "operation_id");
-#undef EXPECT_EINVAL
 
-	/* Nothing reached the master. */
-	for (int i = 0; i < 20; i++)
-		keel_loop_run_once(f.loop, 5);
-	ASSERT_UINT_EQ(f.fm.n_calls, before);
-	ASSERT_UINT_EQ(f.v.dones, 0);
-	fx_down(&f);
+	fx_down_nothing_sent(&f, before);
 }
 
 TEST(calls_before_subscribed_are_refused)
