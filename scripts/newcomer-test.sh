@@ -21,6 +21,7 @@ t0=$(date +%s)
 if [ -n "${NEWCOMER_REUSE:-}" ] && [ -d "$clone/.git" ]; then
 	# For editing the docs: the previous clone moved to HEAD, its build/release kept.
 	git -C "$clone" fetch --quiet "$src" HEAD && git -C "$clone" reset --quiet --hard FETCH_HEAD
+	git -C "$clone" clean --quiet -fdx -e build/release # e.g. the docs' cluster dir: fresh
 else
 	rm -rf "$clone"
 	git clone --quiet "$src" "$clone"
