@@ -31,7 +31,8 @@ static int validate_op(const Mesos__V1__Offer__Operation *op, size_t i, char *er
 	NEED(op != NULL && op->has_type, "accept: operation %zu has no type", i);
 	switch (op->type) {
 	case MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH:
-		NEED(op->launch != NULL && op->launch->n_task_infos > 0,
+		NEED(op->launch != NULL && op->launch->n_task_infos > 0 &&
+			 op->launch->task_infos != NULL,
 		     "accept: operation %zu (LAUNCH) has no task_infos", i);
 		for (size_t t = 0; t < op->launch->n_task_infos; t++) {
 			const Mesos__V1__TaskInfo *ti = op->launch->task_infos[t];
@@ -45,20 +46,41 @@ static int validate_op(const Mesos__V1__Offer__Operation *op, size_t i, char *er
 			     ti->task_id->value);
 		}
 		break;
-	case MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP:
-		NEED(op->launch_group != NULL, "accept: operation %zu has no launch_group", i);
+	case MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP: {
+		const Mesos__V1__Offer__Operation__LaunchGroup *lg = op->launch_group;
+		NEED(lg != NULL, "accept: operation %zu has no launch_group", i);
+		NEED(lg->executor != NULL && lg->executor->executor_id != NULL &&
+			 id_ok(lg->executor->executor_id->value),
+		     "accept: launch_group of operation %zu has no executor with an executor_id",
+		     i);
+		NEED(lg->task_group != NULL && lg->task_group->n_tasks > 0 &&
+			 lg->task_group->tasks != NULL,
+		     "accept: launch_group of operation %zu has no task_group tasks", i);
+		for (size_t t = 0; t < lg->task_group->n_tasks; t++) {
+			const Mesos__V1__TaskInfo *ti = lg->task_group->tasks[t];
+			NEED(ti != NULL && ti->task_id != NULL && id_ok(ti->task_id->value),
+			     "accept: task %zu of operation %zu has no task_id", t, i);
+			NEED(ti->agent_id != NULL && id_ok(ti->agent_id->value),
+			     "accept: task %s has no agent_id", ti->task_id->value);
+			NEED(ti->name != NULL, "accept: task %s has no name", ti->task_id->value);
+		}
 		break;
+	}
 	case MESOS__V1__OFFER__OPERATION__TYPE__RESERVE:
-		NEED(op->reserve != NULL, "accept: operation %zu has no reserve", i);
+		NEED(op->reserve != NULL && op->reserve->n_resources > 0,
+		     "accept: operation %zu (RESERVE) has no resources", i);
 		break;
 	case MESOS__V1__OFFER__OPERATION__TYPE__UNRESERVE:
-		NEED(op->unreserve != NULL, "accept: operation %zu has no unreserve", i);
+		NEED(op->unreserve != NULL && op->unreserve->n_resources > 0,
+		     "accept: operation %zu (UNRESERVE) has no resources", i);
 		break;
 	case MESOS__V1__OFFER__OPERATION__TYPE__CREATE:
-		NEED(op->create != NULL, "accept: operation %zu has no create", i);
+		NEED(op->create != NULL && op->create->n_volumes > 0,
+		     "accept: operation %zu (CREATE) has no volumes", i);
 		break;
 	case MESOS__V1__OFFER__OPERATION__TYPE__DESTROY:
-		NEED(op->destroy != NULL, "accept: operation %zu has no destroy", i);
+		NEED(op->destroy != NULL && op->destroy->n_volumes > 0,
+		     "accept: operation %zu (DESTROY) has no volumes", i);
 		break;
 	default:
 		break;
@@ -68,7 +90,7 @@ static int validate_op(const Mesos__V1__Offer__Operation *op, size_t i, char *er
 
 static int validate_ids(Mesos__V1__OfferID **ids, size_t n, const char *what, char *errmsg)
 {
-	NEED(n > 0, "%s: no offer_ids", what);
+	NEED(n > 0 && ids != NULL, "%s: no offer_ids", what);
 	for (size_t i = 0; i < n; i++)
 		NEED(ids[i] != NULL && id_ok(ids[i]->value), "%s: offer_ids[%zu] is empty", what,
 		     i);
@@ -84,6 +106,9 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 	case MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE:
 		NEED(c->subscribe != NULL && c->subscribe->framework_info != NULL,
 		     "subscribe: no framework_info");
+		NEED(c->subscribe->framework_info->user != NULL &&
+			 c->subscribe->framework_info->name != NULL,
+		     "subscribe: framework_info needs user and name");
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN:
 		break;
@@ -92,6 +117,8 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 		rv = validate_ids(c->accept->offer_ids, c->accept->n_offer_ids, "accept", errmsg);
 		if (rv < 0)
 			return rv;
+		NEED(c->accept->n_operations == 0 || c->accept->operations != NULL,
+		     "accept: no operations array");
 		for (size_t i = 0; i < c->accept->n_operations; i++)
 			if ((rv = validate_op(c->accept->operations[i], i, errmsg)) < 0)
 				return rv;
@@ -101,11 +128,18 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 		return validate_ids(c->decline->offer_ids, c->decline->n_offer_ids, "decline",
 				    errmsg);
 	case MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE:
+		NEED(c->revive == NULL || c->revive->n_roles == 0 || c->revive->roles != NULL,
+		     "revive: no roles array");
+		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS:
+		NEED(c->suppress == NULL || c->suppress->n_roles == 0 || c->suppress->roles != NULL,
+		     "suppress: no roles array");
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
 		NEED(c->kill != NULL && c->kill->task_id != NULL && id_ok(c->kill->task_id->value),
 		     "kill: no task_id");
+		NEED(c->kill->agent_id == NULL || id_ok(c->kill->agent_id->value),
+		     "kill: agent_id is empty");
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
 		NEED(c->shutdown != NULL && c->shutdown->executor_id != NULL &&
@@ -124,11 +158,16 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
 		NEED(c->reconcile != NULL, "reconcile: no reconcile body");
-		for (size_t i = 0; i < c->reconcile->n_tasks; i++)
-			NEED(c->reconcile->tasks[i] != NULL &&
-				 c->reconcile->tasks[i]->task_id != NULL &&
-				 id_ok(c->reconcile->tasks[i]->task_id->value),
+		NEED(c->reconcile->n_tasks == 0 || c->reconcile->tasks != NULL,
+		     "reconcile: no tasks array");
+		for (size_t i = 0; i < c->reconcile->n_tasks; i++) {
+			const Mesos__V1__Scheduler__Call__Reconcile__Task *t =
+			    c->reconcile->tasks[i];
+			NEED(t != NULL && t->task_id != NULL && id_ok(t->task_id->value),
 			     "reconcile: tasks[%zu] has no task_id", i);
+			NEED(t->agent_id == NULL || id_ok(t->agent_id->value),
+			     "reconcile: tasks[%zu] has an empty agent_id", i);
+		}
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
 		NEED(c->message != NULL, "message: no message body");
@@ -140,7 +179,11 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 		     "message: data is NULL");
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
-		NEED(c->request != NULL && c->request->n_requests > 0, "request: no requests");
+		NEED(c->request != NULL && c->request->n_requests > 0 &&
+			 c->request->requests != NULL,
+		     "request: no requests");
+		for (size_t i = 0; i < c->request->n_requests; i++)
+			NEED(c->request->requests[i] != NULL, "request: requests[%zu] is NULL", i);
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
 		NEED(c->update_framework != NULL && c->update_framework->framework_info != NULL,
@@ -151,17 +194,34 @@ int sched_call_validate(const Mesos__V1__Scheduler__Call *c, char *errmsg)
 		break;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
 		NEED(c->accept_inverse_offers != NULL, "accept_inverse_offers: no body");
-		break;
+		return validate_ids(c->accept_inverse_offers->inverse_offer_ids,
+				    c->accept_inverse_offers->n_inverse_offer_ids,
+				    "accept_inverse_offers", errmsg);
 	case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
 		NEED(c->decline_inverse_offers != NULL, "decline_inverse_offers: no body");
+		return validate_ids(c->decline_inverse_offers->inverse_offer_ids,
+				    c->decline_inverse_offers->n_inverse_offer_ids,
+				    "decline_inverse_offers", errmsg);
+	case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS: {
+		const Mesos__V1__Scheduler__Call__AcknowledgeOperationStatus *a =
+		    c->acknowledge_operation_status;
+		NEED(a != NULL, "acknowledge_operation_status: no body");
+		NEED(a->operation_id != NULL && id_ok(a->operation_id->value),
+		     "acknowledge_operation_status: no operation_id");
+		NEED(a->uuid.len > 0, "acknowledge_operation_status: no uuid");
 		break;
-	case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS:
-		NEED(c->acknowledge_operation_status != NULL,
-		     "acknowledge_operation_status: no body");
+	}
+	case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS: {
+		const Mesos__V1__Scheduler__Call__ReconcileOperations *r = c->reconcile_operations;
+		NEED(r != NULL, "reconcile_operations: no body");
+		NEED(r->n_operations == 0 || r->operations != NULL,
+		     "reconcile_operations: no operations array");
+		for (size_t i = 0; i < r->n_operations; i++)
+			NEED(r->operations[i] != NULL && r->operations[i]->operation_id != NULL &&
+				 id_ok(r->operations[i]->operation_id->value),
+			     "reconcile_operations: operations[%zu] has no operation_id", i);
 		break;
-	case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:
-		NEED(c->reconcile_operations != NULL, "reconcile_operations: no body");
-		break;
+	}
 	default:
 		return keel_errf(errmsg, -EINVAL, "call: unknown type %d", (int)c->type);
 	}
@@ -302,6 +362,7 @@ static int roles_call(struct keel_sched *s, bool revive, const char *const *role
 	Mesos__V1__Scheduler__Call__Revive rv = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
 	Mesos__V1__Scheduler__Call__Suppress sp = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
 
+	NEED(n == 0 || roles != NULL, "%s: no roles array", revive ? "revive" : "suppress");
 	for (size_t i = 0; i < n; i++)
 		NEED(id_ok(roles[i]), "%s: roles[%zu] is empty", revive ? "revive" : "suppress", i);
 	if (revive) {
@@ -339,6 +400,7 @@ int keel_sched_kill(struct keel_sched *s, const char *task_id, const char *agent
 	Mesos__V1__AgentID a = MESOS__V1__AGENT_ID__INIT;
 
 	NEED(id_ok(task_id), "kill: no task_id");
+	NEED(agent_id == NULL || id_ok(agent_id), "kill: agent_id is empty");
 	call_init(&c, MESOS__V1__SCHEDULER__CALL__TYPE__KILL);
 	t.value = (char *)task_id;
 	k.task_id = &t;
@@ -396,8 +458,12 @@ int keel_sched_reconcile(struct keel_sched *s, const char *const *task_ids,
 	Mesos__V1__AgentID *aids = NULL;
 	int rv = -ENOMEM;
 
-	for (size_t i = 0; i < n; i++)
+	NEED(n == 0 || task_ids != NULL, "reconcile: no task_ids array");
+	for (size_t i = 0; i < n; i++) {
 		NEED(id_ok(task_ids[i]), "reconcile: task_ids[%zu] is empty", i);
+		NEED(agent_ids == NULL || agent_ids[i] == NULL || agent_ids[i][0] != '\0',
+		     "reconcile: agent_ids[%zu] is empty", i);
+	}
 	if (n > 0) {
 		tasks = keel_calloc(n, sizeof(*tasks));
 		ptrs = keel_calloc(n, sizeof(*ptrs));

@@ -208,6 +208,8 @@ static void on_update(struct keel_sched *s, const Mesos__V1__TaskStatus *st, voi
 		break;
 	case MESOS__V1__TASK_STATE__TASK_FAILED:
 		code = keel_sched_exit_status(st);
+		if (code < 0) /* no exit status: it never ran (e.g. no such image) */
+			goto not_run;
 		x->exit_code = code > 0 ? code : 1;
 		break;
 	case MESOS__V1__TASK_STATE__TASK_ERROR:
@@ -216,6 +218,7 @@ static void on_update(struct keel_sched *s, const Mesos__V1__TaskStatus *st, voi
 	case MESOS__V1__TASK_STATE__TASK_DROPPED:
 	case MESOS__V1__TASK_STATE__TASK_GONE:
 	case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
+	not_run:
 		fprintf(stderr, "keel-execute: task '%s' did not run to completion: %s%s%s\n",
 			x->name, st->message != NULL ? st->message : state_name(st->state),
 			reason != NULL ? " " : "", reason != NULL ? reason : "");

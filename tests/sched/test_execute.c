@@ -183,6 +183,22 @@ TEST(execute_task_error_exits_1_with_message)
 	ASSERT_STR_CONTAINS(err, "nosuch");
 }
 
+/* The real agent's answer to an unknown image: TASK_FAILED with no exit status. */
+TEST(execute_launch_failure_exits_1_with_message_and_reads_nothing)
+{
+	struct script sc = {.final = MESOS__V1__TASK_STATE__TASK_FAILED,
+			    .message = "Failed to launch container: no image 'nosuch:latest'",
+			    .out = "never\n"};
+	char out[256], err[4096];
+
+	ASSERT_INT_EQ(run_execute(&sc, NULL, out, sizeof(out), err, sizeof(err)), 1);
+	ASSERT_STR_CONTAINS(err, "did not run to completion: Failed to launch container: no "
+				 "image 'nosuch:latest'");
+	ASSERT_STR_EQ(out, "");
+	ASSERT_UINT_EQ(sc.reads, 0);
+	ASSERT_UINT_EQ(sc.teardowns, 1);
+}
+
 TEST(execute_image_launches_a_mesos_container)
 {
 	struct script sc = {.final = MESOS__V1__TASK_STATE__TASK_FINISHED, .out = "in a box\n"};

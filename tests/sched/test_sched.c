@@ -290,6 +290,24 @@ TEST(every_call_sends_what_it_says)
 }
 
 /* Each case: the call must fail with -EINVAL, name the field and send nothing. */
+/* A call refused in the library: -EINVAL with `needle` in the message (msg in scope). */
+#define EXPECT_EINVAL(expr, needle)                                                                \
+	do {                                                                                       \
+		msg[0] = '\0';                                                                     \
+		ASSERT_INT_EQ((expr), -EINVAL);                                                    \
+		ASSERT_STR_CONTAINS(msg, needle);                                                  \
+	} while (0)
+
+/* After refused calls: nothing reached the master and no completion fired; then fx_down. */
+static void fx_down_nothing_sent(struct fx *f, size_t before)
+{
+	for (int i = 0; i < 20; i++)
+		keel_loop_run_once(f->loop, 5);
+	ASSERT_UINT_EQ(f->fm.n_calls, before);
+	ASSERT_UINT_EQ(f->v.dones, 0);
+	fx_down(f);
+}
+
 TEST(calls_validate_required_fields)
 {
 	struct fx f;
@@ -315,13 +333,6 @@ TEST(calls_validate_required_fields)
 	tid.value = "t-1";
 	aid.value = "a-1";
 	mesos__v1__framework_info__init(&fi);
-
-#define EXPECT_EINVAL(expr, needle)                                                                \
-	do {                                                                                       \
-		msg[0] = '\0';                                                                     \
-		ASSERT_INT_EQ((expr), -EINVAL);                                                    \
-		ASSERT_STR_CONTAINS(msg, needle);                                                  \
-	} while (0)
 
 	EXPECT_EINVAL(keel_sched_accept(f.s, NULL, 0, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
 	EXPECT_EINVAL(keel_sched_accept(f.s, ids, 1, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
@@ -366,14 +377,168 @@ TEST(calls_validate_required_fields)
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "accept");
 	call.type = (Mesos__V1__Scheduler__Call__Type)99;
 	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "unknown type");
-#undef EXPECT_EINVAL
 
-	/* Nothing reached the master. */
-	for (int i = 0; i < 20; i++)
-		keel_loop_run_once(f.loop, 5);
-	ASSERT_UINT_EQ(f.fm.n_calls, before);
-	ASSERT_UINT_EQ(f.v.dones, 0);
-	fx_down(&f);
+	fx_down_nothing_sent(&f, before);
+}
+
+/* The cases above through NULL arrays, and every body of keel_sched_call with a field missing. */
+TEST(calls_validate_arrays_and_every_call_body)
+{
+	struct fx f;
+	Mesos__V1__OfferID oid = MESOS__V1__OFFER_ID__INIT;
+	const Mesos__V1__OfferID *good[1] = {&oid};
+	Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
+	const Mesos__V1__Offer__Operation *ops[1] = {&op};
+	Mesos__V1__Offer__Operation__LaunchGroup lg =
+	    MESOS__V1__OFFER__OPERATION__LAUNCH_GROUP__INIT;
+	Mesos__V1__ExecutorInfo ei = MESOS__V1__EXECUTOR_INFO__INIT;
+	Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+	Mesos__V1__TaskGroupInfo tg = MESOS__V1__TASK_GROUP_INFO__INIT;
+	Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT, *tis[1] = {&ti};
+	Mesos__V1__Offer__Operation__Reserve rs = MESOS__V1__OFFER__OPERATION__RESERVE__INIT;
+	Mesos__V1__Offer__Operation__Unreserve us = MESOS__V1__OFFER__OPERATION__UNRESERVE__INIT;
+	Mesos__V1__Offer__Operation__Create cr = MESOS__V1__OFFER__OPERATION__CREATE__INIT;
+	Mesos__V1__Offer__Operation__Destroy ds = MESOS__V1__OFFER__OPERATION__DESTROY__INIT;
+	Mesos__V1__Request *null_req[1] = {NULL};
+	Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+	Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+	Mesos__V1__Scheduler__Call__Subscribe sub = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
+	Mesos__V1__Scheduler__Call__Kill kill = MESOS__V1__SCHEDULER__CALL__KILL__INIT;
+	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+	Mesos__V1__AgentID empty_aid = MESOS__V1__AGENT_ID__INIT;
+	Mesos__V1__Scheduler__Call__Reconcile rec = MESOS__V1__SCHEDULER__CALL__RECONCILE__INIT;
+	Mesos__V1__Scheduler__Call__Reconcile__Task
+	    rt = MESOS__V1__SCHEDULER__CALL__RECONCILE__TASK__INIT,
+	    *rts[1] = {&rt};
+	Mesos__V1__Scheduler__Call__AcceptInverseOffers aio =
+	    MESOS__V1__SCHEDULER__CALL__ACCEPT_INVERSE_OFFERS__INIT;
+	Mesos__V1__Scheduler__Call__DeclineInverseOffers dio =
+	    MESOS__V1__SCHEDULER__CALL__DECLINE_INVERSE_OFFERS__INIT;
+	Mesos__V1__Scheduler__Call__AcknowledgeOperationStatus aos =
+	    MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE_OPERATION_STATUS__INIT;
+	Mesos__V1__OperationID opid = MESOS__V1__OPERATION_ID__INIT;
+	Mesos__V1__Scheduler__Call__ReconcileOperations ro =
+	    MESOS__V1__SCHEDULER__CALL__RECONCILE_OPERATIONS__INIT;
+	Mesos__V1__Scheduler__Call__ReconcileOperations__Operation
+	    roo = MESOS__V1__SCHEDULER__CALL__RECONCILE_OPERATIONS__OPERATION__INIT,
+	    *roos[1] = {&roo};
+	const char *empty_aids[1] = {""}, *tids[1] = {"t-1"};
+	static const struct {
+		Mesos__V1__Scheduler__Call__Type type; /* a call with no body */
+		const char *needle;		       /* what the message names */
+	} bodiless[] = {
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE, "framework_info"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT, "accept"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE, "decline"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__KILL, "task_id"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN, "executor_id"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE, "acknowledge"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE, "reconcile"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE, "message"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST, "requests"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK, "framework_info"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS, "accept_inverse_offers"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS, "decline_inverse_offers"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS,
+	     "acknowledge_operation_status"},
+	    {MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS, "reconcile_operations"},
+	};
+	char msg[KEEL_ERRMSG_SIZE];
+	size_t before;
+
+	fx_up(&f, false);
+	before = f.fm.n_calls;
+	oid.value = "o-1";
+	tid.value = "t-1";
+	empty_aid.value = "";
+	eid.value = "e-1";
+	opid.value = "op-1";
+
+	/* NULL arrays with a count. */
+	EXPECT_EINVAL(keel_sched_accept(f.s, NULL, 1, NULL, 0, NULL, NULL, NULL, msg), "offer_ids");
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, NULL, 1, NULL, NULL, NULL, msg),
+		      "operations");
+	EXPECT_EINVAL(keel_sched_launch(f.s, &oid, NULL, 1, NULL, NULL, msg), "task_infos");
+	EXPECT_EINVAL(keel_sched_decline(f.s, NULL, 1, -1, NULL, NULL, msg), "offer_ids");
+	EXPECT_EINVAL(keel_sched_revive(f.s, NULL, 1, NULL, NULL, msg), "roles");
+	EXPECT_EINVAL(keel_sched_suppress(f.s, NULL, 1, NULL, NULL, msg), "roles");
+	EXPECT_EINVAL(keel_sched_reconcile(f.s, NULL, NULL, 1, NULL, NULL, msg), "task_ids");
+	EXPECT_EINVAL(keel_sched_reconcile(f.s, tids, empty_aids, 1, NULL, NULL, msg),
+		      "agent_ids[0]");
+	EXPECT_EINVAL(keel_sched_request(f.s, NULL, 1, NULL, NULL, msg), "requests");
+	EXPECT_EINVAL(keel_sched_request(f.s, null_req, 1, NULL, NULL, msg), "requests[0]");
+	EXPECT_EINVAL(keel_sched_kill(f.s, "t-1", "", NULL, NULL, msg), "agent_id");
+
+	/* Each operation type without its body or its required parts. */
+	op.has_type = true;
+	op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg),
+		      "launch_group");
+	op.launch_group = &lg;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "executor");
+	lg.executor = &ei;
+	ei.executor_id = &eid;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "task_group");
+	lg.task_group = &tg;
+	tg.tasks = tis;
+	tg.n_tasks = 1;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "task_id");
+	op.type = MESOS__V1__OFFER__OPERATION__TYPE__RESERVE;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "RESERVE");
+	op.reserve = &rs;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "resources");
+	op.type = MESOS__V1__OFFER__OPERATION__TYPE__UNRESERVE;
+	op.unreserve = &us;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "UNRESERVE");
+	op.type = MESOS__V1__OFFER__OPERATION__TYPE__CREATE;
+	op.create = &cr;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "volumes");
+	op.type = MESOS__V1__OFFER__OPERATION__TYPE__DESTROY;
+	op.destroy = &ds;
+	EXPECT_EINVAL(keel_sched_accept(f.s, good, 1, ops, 1, NULL, NULL, NULL, msg), "DESTROY");
+
+	/* keel_sched_call: every type with no body, then with a body missing a field. */
+	call.has_type = true;
+	for (size_t i = 0; i < sizeof(bodiless) / sizeof(bodiless[0]); i++) {
+		call.type = bodiless[i].type;
+		EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), bodiless[i].needle);
+	}
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
+	call.subscribe = &sub;
+	sub.framework_info = &fi;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "user and name");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__KILL;
+	call.kill = &kill;
+	kill.task_id = &tid;
+	kill.agent_id = &empty_aid;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "agent_id");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE;
+	call.reconcile = &rec;
+	rec.n_tasks = 1;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "tasks array");
+	rec.tasks = rts;
+	rt.task_id = &tid;
+	rt.agent_id = &empty_aid;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "agent_id");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS;
+	call.accept_inverse_offers = &aio;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "offer_ids");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS;
+	call.decline_inverse_offers = &dio;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "offer_ids");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS;
+	call.acknowledge_operation_status = &aos;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "operation_id");
+	aos.operation_id = &opid;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "uuid");
+	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS;
+	call.reconcile_operations = &ro;
+	ro.n_operations = 1;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "operations array");
+	ro.operations = roos;
+	EXPECT_EINVAL(keel_sched_call(f.s, &call, NULL, NULL, msg), "operation_id");
+
+	fx_down_nothing_sent(&f, before);
 }
 
 TEST(calls_before_subscribed_are_refused)
