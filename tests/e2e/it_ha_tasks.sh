@@ -31,9 +31,16 @@ echo "$APORT" >"$WORK/agent_port"
 python3 tests/e2e/sched_tasks.py "$ports" 20 "$WORK" "$MODE" &
 sched=$!
 if wait_for 150 test -e "$WORK/running"; then
-	leader=$(bash scripts/cluster.sh leader "$WORK/cluster")
+	# The master the scheduler is subscribed to (the leader it found), by its port.
+	lport=$(cat "$WORK/running")
+	leader=$(bash scripts/cluster.sh masters "$WORK/cluster" | grep -n ":$lport\$" | cut -d: -f1)
+	[ -n "$leader" ] || { echo "FAIL no master on port $lport"; exit 1; }
 	KEEL_BUILD=$B bash scripts/cluster.sh kill "$WORK/cluster" "$leader"
-	echo "leading master $leader SIGKILLed ($MODE)"
+	if curl -sf -m 5 "http://127.0.0.1:$lport/metrics/snapshot" >/dev/null; then
+		echo "FAIL master $leader (port $lport) still answers after its SIGKILL"
+		exit 1
+	fi
+	echo "leading master $leader (port $lport) SIGKILLed ($MODE)"
 	touch "$WORK/restarted"
 fi
 wait "$sched"

@@ -8,7 +8,7 @@ ends; SIGNAL: "running" (default) or "launching", see below)
 Launches N tasks (`echo <i> >>SIGNAL_DIR/marks/<i>; sleep S; echo out-<i>`), acknowledges every
 update, and checks that each task's updates come in order (STARTING, RUNNING, FINISHED; a repeated
 uuid is a redelivery and harmless) and that each task ran exactly once (its marker file holds one
-line). When all N are RUNNING it creates SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
+line). When all N are RUNNING it writes the port of the master it is subscribed to into SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
 (the shell kills and restarts the agent, or kills the leading master, meanwhile); with SIGNAL
 "launching" the tasks go out in two waves (the first N/2 with a short sleep) and SIGNAL_DIR/running
 is created as soon as some of the first wave have FINISHED while the second wave is still being
@@ -232,7 +232,10 @@ def main():
     else:
         ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
         print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
-    open(os.path.join(sigdir, "running"), "w").close()
+    print("subscribed to the master on port %d" % s.port)
+    with open(os.path.join(sigdir, "running.tmp"), "w") as f:
+        f.write("%d\n" % s.port)  # the master the shell kills in the HA test
+    os.rename(os.path.join(sigdir, "running.tmp"), os.path.join(sigdir, "running"))
     ok = ok and wait_for(lambda: os.path.exists(os.path.join(sigdir, "restarted")), 60,
                          "the agent restart")
     ok = ok and wait_for(lambda: s.count("TASK_FINISHED") == n, 180, "%d tasks FINISHED" % n)
@@ -251,6 +254,8 @@ def main():
             print("t7 stdout through /files/read: %r" % json.loads(body)["data"])
     if ok:
         s.check_marks()
+    if ok and len(ports) > 1 and s.subscriptions < 2:
+        s.errors.append("the leader was killed but the scheduler never subscribed again")
     s.done = True
     s.call({"type": "TEARDOWN", "framework_id": {"value": s.fid}})
     if s.ignored:
