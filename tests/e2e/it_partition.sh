@@ -14,7 +14,7 @@ WORK=$(mktemp -d "$B/tests-e2e-partition.XXXXXX")
 . scripts/lib/single.sh
 NSM= NSA= MASTER_PID= AGENT_PID=
 cleanup() {
-	single_down
+	single_down # TERM to the agent and the master, by PID
 	# The namespaces (and the veth pair with them) go away with their last process.
 	for p in $NSM $NSA; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -rf "$WORK"
@@ -43,18 +43,23 @@ in_m ip link set lo up && in_a ip link set lo up &&
 MPORT=$(single_free_port)
 APORT=$(single_free_port)
 # Short pings so the test is quick: unreachable after 3 missed pings of 2 s (6-8 s).
-in_m "$B/master/keel-master" --ip="$MIP" --port="$MPORT" --work_dir="$WORK/master" \
+# nsenter execs the daemon (no fork for a network namespace), so $! is the daemon's PID.
+nsenter -t "$NSM" -n "$B/master/keel-master" --ip="$MIP" --port="$MPORT" --work_dir="$WORK/master" \
 	--allocation_interval=100ms --agent_ping_timeout=2secs --max_agent_ping_timeouts=3 \
 	>"$WORK/master.log" 2>&1 &
 MASTER_PID=$!
 wait_for 30 sh -c "nsenter -t $NSM -n curl -sf http://$MIP:$MPORT/metrics/snapshot | grep -q '\"master/elected\":1'" ||
 	{ cat "$WORK/master.log"; echo "FAIL master did not come up"; exit 1; }
-in_a "$B/agent/keel-agent" --master="$MIP:$MPORT" --work_dir="$WORK/agent" --ip="$AIP" \
+nsenter -t "$NSA" -n "$B/agent/keel-agent" --master="$MIP:$MPORT" --work_dir="$WORK/agent" --ip="$AIP" \
 	--port="$APORT" --resources='cpus:2;mem:1024' \
 	--isolation=cgroups/cpu,cgroups/mem,namespaces/pid >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 wait_for 30 sh -c "nsenter -t $NSM -n curl -sf http://$MIP:$MPORT/state | grep -q '\"hostname\"'" ||
 	{ cat "$WORK/agent.log"; echo "FAIL agent did not register"; exit 1; }
+case "$(readlink /proc/$MASTER_PID/exe) $(readlink /proc/$AGENT_PID/exe)" in
+*/keel-master*/keel-agent) ;;
+*) echo "FAIL the PIDs kept are not the daemons'"; exit 1 ;;
+esac
 
 in_m python3 tests/e2e/sched_partition.py "$MIP:$MPORT" "$WORK" \
 	"nsenter -t $NSA -n ip link set keel-a down" "nsenter -t $NSA -n ip link set keel-a up"
