@@ -54,6 +54,8 @@ struct agent {
 	struct keel_ctr *ctr;		   /* containers */
 	struct keel_poll *ctr_poll;	   /* readability of keel_ctr_fd */
 	struct keel_timer *reg_timer;	   /* (re)registration retry */
+	struct keel_timer *ping_timer;	   /* re-registers when the leader's pings stop */
+	uint64_t ping_watch_ms;		   /* how long without a ping before that */
 	struct keel_timer *flush_timer;	   /* commits the store, then sends updates */
 	Mesos__V1__AgentInfo *info;	   /* hostname, port, resources, attributes (owned) */
 	char *work_dir;			   /* --work_dir (owned) */
@@ -95,6 +97,8 @@ struct agent {
 int agent_master_start(struct agent *a, const char *master, char *errmsg);
 void agent_master_stop(struct agent *a);
 void agent_master_reregister(struct agent *a);
+/* A ping from the current leader arrived: re-arms the missed-ping watchdog. */
+void agent_master_pinged(struct agent *a);
 /* Every message from a master: 0 when its epoch is the current one, else answers 409. */
 int agent_master_check_epoch(struct agent *a, struct keel_http_req *req, uint64_t epoch);
 /* Stops the agent for good (ShutdownAgent, 410): kills tasks, forgets its ID, fires on_done. */

@@ -11,6 +11,8 @@
 #include "runtime/util.h"
 
 #define AGENT_REG_BACKOFF_MAX_MS 10000 /* registration retries back off up to this */
+#define AGENT_PING_TIMEOUT_MS 15000    /* the master's ping interval when it does not say */
+#define AGENT_PING_MISSES 2	       /* pings missed in a row before re-registering */
 
 /* One (re)registration in flight; void when gen is no longer the agent's. */
 struct master_req {
@@ -80,6 +82,11 @@ static void master_on_done(int err, const struct keel_http_response *resp, void 
 			KEEL_INFO("agent", "%s with %s as %s (epoch %" PRIu64 ")",
 				  rq->reregister ? "reregistered" : "registered", a->leader,
 				  a->agent_id, a->epoch);
+			a->ping_watch_ms = (ok->has_ping_timeout_ms && ok->ping_timeout_ms > 0
+						? ok->ping_timeout_ms
+						: AGENT_PING_TIMEOUT_MS) *
+					   (uint64_t)AGENT_PING_MISSES;
+			agent_master_pinged(a);
 			agent_updates_resume(a);
 		}
 		keel_pbjson_free(&ok->base);
@@ -175,6 +182,8 @@ static void master_drop(struct agent *a)
 	a->epoch = 0;
 	a->registering = false;
 	keel_timer_stop(a->reg_timer);
+	if (a->ping_timer) /* NULL when its allocation failed at start */
+		keel_timer_stop(a->ping_timer);
 	keel_http_client_free(c); /* callbacks see a stale generation */
 }
 
@@ -188,6 +197,30 @@ void agent_master_reregister(struct agent *a)
 	a->registering = false;
 	keel_timer_stop(a->reg_timer);
 	master_send(a);
+}
+
+void agent_master_pinged(struct agent *a)
+{
+	if (a->ping_watch_ms > 0 && a->ping_timer)
+		keel_timer_start(a->ping_timer, a->ping_watch_ms, 0);
+}
+
+/*
+ * No ping from the leader we registered with for AGENT_PING_MISSES of its ping
+ * intervals: it may have marked us unreachable (a partition) and stopped pinging,
+ * so register again (as a Mesos agent does after its master ping timeout). Retries
+ * back off until the leader answers; its answer re-arms this watchdog.
+ */
+static void master_on_ping_timeout(struct keel_timer *t, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)t;
+	if (a->done || !a->client || a->registering)
+		return;
+	KEEL_WARN("agent", "no ping from %s in %" PRIu64 " ms: re-registering", a->leader,
+		  a->ping_watch_ms);
+	agent_master_reregister(a);
 }
 
 static void master_on_leader(struct coord_detector *d, const struct coord_leader *l, void *arg)
@@ -233,7 +266,8 @@ int agent_master_start(struct agent *a, const char *master, char *errmsg)
 		snprintf(url, sizeof(url), "%s", master);
 	else
 		snprintf(url, sizeof(url), "static://%s", master);
-	if ((rv = keel_timer_new(a->loop, master_on_retry, a, &a->reg_timer)) < 0)
+	if ((rv = keel_timer_new(a->loop, master_on_retry, a, &a->reg_timer)) < 0 ||
+	    (rv = keel_timer_new(a->loop, master_on_ping_timeout, a, &a->ping_timer)) < 0)
 		return keel_errf(errmsg, rv, "out of memory");
 	if ((rv = coord_open(a->loop, url, NULL, &a->coord, errmsg)) < 0)
 		return keel_errwrap(errmsg, rv, "--master=%s", master);
@@ -251,6 +285,8 @@ void agent_master_stop(struct agent *a)
 	a->detector = NULL;
 	keel_timer_free(a->reg_timer);
 	a->reg_timer = NULL;
+	keel_timer_free(a->ping_timer);
+	a->ping_timer = NULL;
 }
 
 int agent_master_check_epoch(struct agent *a, struct keel_http_req *req, uint64_t epoch)

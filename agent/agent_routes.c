@@ -48,6 +48,7 @@ static void routes_ping(struct keel_http_req *req, void *arg)
 		return;
 	if (routes_check(a, req, p->agent_id->value, p->epoch) == 0) {
 		a->n_pings++;
+		agent_master_pinged(a);
 		pong.agent_id = p->agent_id;
 		n = keel__agent__pong__get_packed_size(&pong);
 		if (n <= sizeof(buf)) {

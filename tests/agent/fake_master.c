@@ -52,6 +52,8 @@ static void fm_answer_registered(struct fake_master *fm, struct keel_http_req *r
 	ok.agent_id = &aid;
 	ok.epoch = fm->epoch;
 	ok.master = &mi;
+	ok.has_ping_timeout_ms = fm->ping_timeout_ms != 0;
+	ok.ping_timeout_ms = fm->ping_timeout_ms;
 	fm_respond_msg(req, 200, &ok.base);
 }
 

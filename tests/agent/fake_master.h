@@ -42,6 +42,7 @@ struct fake_master {
 	unsigned fail_registers;	 /* answer this many (re)registrations 503 first */
 	bool gone;			 /* answer (re)registrations and updates 410 */
 	bool auto_ack;			 /* acknowledge every update at once */
+	uint32_t ping_timeout_ms;	 /* sent in AgentRegistered when not 0 */
 	struct fm_update *updates;	 /* received, in order */
 	unsigned n_updates, cap_updates; /* count and capacity */
 	int last_status;  /* status of the last fm_send answer, 0 pending, <0 error */

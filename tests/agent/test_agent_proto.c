@@ -111,6 +111,34 @@ TEST(ping_not_connected_makes_it_reregister)
 	fx_free(&f);
 }
 
+static bool fx_rereg_after_refusals(void *arg)
+{
+	struct fx *f = arg;
+
+	return f->fm->fail_registers == 0 && fx_rereg(arg);
+}
+
+/*
+ * A leader that stops pinging (it marked the agent unreachable during a
+ * partition) is registered with again after two of its ping intervals, and the
+ * agent keeps retrying through refusals until it is back.
+ */
+TEST(missed_pings_make_it_reregister)
+{
+	struct fx f;
+
+	fx_init(&f);
+	f.fm->ping_timeout_ms = 200;
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	ASSERT_INT_EQ(f.fm->reregisters, 0);
+	f.fm->fail_registers = 2; /* the first two attempts are answered 503 */
+	ASSERT_TRUE(fm_run_until(f.loop, fx_rereg_after_refusals, &f, 30000));
+	ASSERT_STR_EQ(f.fm->agent_id, "fake1-S0");
+	ASSERT_INT_EQ(fx_ping(&f, 1, true), 200);
+	fx_free(&f);
+}
+
 TEST(malformed_message_is_400)
 {
 	struct fx f;

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # End to end on an HA quorum: 3 masters on a 3-server ZooKeeper, a real agent and 20 tasks; the leading master is SIGKILLed while they run.
-# Usage: it_ha_tasks.sh BUILD_DIR   (as root). The agent and the scheduler (tests/e2e/sched_tasks.py)
-# follow the new leader: same framework ID, every task FINISHED, updates in order, all acknowledged.
+# Usage: it_ha_tasks.sh BUILD_DIR [MODE]   (as root). MODE "running" (default): the leader dies
+# with all 20 RUNNING; "launching": with the first 10 (short) tasks partly FINISHED and the second
+# 10 just accepted, still being launched. The agent and the scheduler (tests/e2e/sched_tasks.py)
+# follow the new leader: same framework ID, every task FINISHED and run exactly once (marker
+# files), updates in order (redelivered when the old leader took them unacknowledged), all
+# acknowledged.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$(realpath "$1")
+MODE=${2:-running}
 WORK=$(mktemp -d "$B/tests-e2e-ha.XXXXXX")
 . scripts/lib/single.sh
 cleanup() {
@@ -23,12 +28,19 @@ APORT=$(single_free_port)
 	>"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 echo "$APORT" >"$WORK/agent_port"
-python3 tests/e2e/sched_tasks.py "$ports" 20 "$WORK" &
+python3 tests/e2e/sched_tasks.py "$ports" 20 "$WORK" "$MODE" &
 sched=$!
 if wait_for 150 test -e "$WORK/running"; then
-	leader=$(bash scripts/cluster.sh leader "$WORK/cluster")
+	# The master the scheduler is subscribed to (the leader it found), by its port.
+	lport=$(cat "$WORK/running")
+	leader=$(bash scripts/cluster.sh masters "$WORK/cluster" | grep -n ":$lport\$" | cut -d: -f1)
+	[ -n "$leader" ] || { echo "FAIL no master on port $lport"; exit 1; }
 	KEEL_BUILD=$B bash scripts/cluster.sh kill "$WORK/cluster" "$leader"
-	echo "leading master $leader SIGKILLed with 20 tasks running"
+	if curl -sf -m 5 "http://127.0.0.1:$lport/metrics/snapshot" >/dev/null; then
+		echo "FAIL master $leader (port $lport) still answers after its SIGKILL"
+		exit 1
+	fi
+	echo "leading master $leader (port $lport) SIGKILLed ($MODE)"
 	touch "$WORK/restarted"
 fi
 wait "$sched"
@@ -38,4 +50,4 @@ if [ "$rc" -ne 0 ]; then
 	echo "FAIL sched_tasks over a master failover"
 	exit 1
 fi
-echo "ok 20 tasks through a master failover"
+echo "ok 20 tasks through a master failover ($MODE)"

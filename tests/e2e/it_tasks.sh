@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: 50 tasks through the real master on the real agent; the agent is SIGKILLed and restarted while they run.
 # Usage: it_tasks.sh BUILD_DIR   (as root). Checks (tests/e2e/sched_tasks.py): every task RUNNING
-# then FINISHED, each task's updates in order, every update acknowledged, a sandbox read back.
+# then FINISHED and run exactly once (a marker file per task), each task's updates in order, every
+# update acknowledged, a sandbox read back.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$1

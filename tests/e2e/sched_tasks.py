@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """A v1 JSON scheduler for tests/e2e/it_tasks.sh: N tasks on the real agent, every update checked.
 
-Usage: sched_tasks.py MASTER_PORTS N SIGNAL_DIR   (MASTER_PORTS: one port, or p1,p2,p3 of an HA
-quorum: it talks to whichever leads and re-subscribes with its framework ID when the stream ends)
+Usage: sched_tasks.py MASTER_PORTS N SIGNAL_DIR [SIGNAL]   (MASTER_PORTS: one port, or p1,p2,p3 of
+an HA quorum: it talks to whichever leads and re-subscribes with its framework ID when the stream
+ends; SIGNAL: "running" (default) or "launching", see below)
 
-Launches N tasks (`sleep S; echo out-<i>`), acknowledges every update, and checks that each
-task's updates come in order (STARTING, RUNNING, FINISHED; a repeated uuid is a redelivery and
-harmless). When all N are RUNNING it creates SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
-(the shell kills and restarts the agent, or kills the leading master, meanwhile), then waits for every task to finish, reads
+Launches N tasks (`echo <i> >>SIGNAL_DIR/marks/<i>; sleep S; echo out-<i>`), acknowledges every
+update, and checks that each task's updates come in order (STARTING, RUNNING, FINISHED; a repeated
+uuid is a redelivery and harmless) and that each task ran exactly once (its marker file holds one
+line). When all N are RUNNING it writes the port of the master it is subscribed to into SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
+(the shell kills and restarts the agent, or kills the leading master, meanwhile); with SIGNAL
+"launching" the tasks go out in two waves (the first N/2 with a short sleep) and SIGNAL_DIR/running
+is created as soon as some of the first wave have FINISHED while the second wave is still being
+launched (not all RUNNING yet). Then it waits for every task to finish, reads
 one task's stdout through the agent's /files/read (Mesos's virtual sandbox path) and tears down.
 Exit 0 when everything held, 1 with the reasons otherwise.
 """
@@ -23,11 +28,20 @@ import v1stream  # noqa: E402
 
 ORDER = {"TASK_STAGING": 0, "TASK_STARTING": 1, "TASK_RUNNING": 2, "TASK_FINISHED": 3}
 SLEEP = 6  # seconds each task runs: long enough for the agent restart in the middle
+SHORT = 1  # seconds a first-wave task runs in "launching" mode
 
 
 class Sched:
-    def __init__(self, ports, n, sigdir):
+    def __init__(self, ports, n, sigdir, waves=False):
         self.ports, self.n, self.sigdir = ports, n, sigdir
+        self.marks = os.path.join(sigdir, "marks")
+        os.makedirs(self.marks, exist_ok=True)
+        # "launching" mode: the first wave (n // 2 short tasks) goes out at once, the second
+        # only when release() is called; wave2_sent is set once its ACCEPT is on its way.
+        self.limit = n // 2 if waves else n
+        self.wave2_sent = False
+        self.ignored = 0       # error answers to calls that raced our own TEARDOWN
+        self.redelivered = 0   # updates seen again (same uuid): resent after a restart/failover
         self.port = ports[0]
         self.subscriptions = 0
         self.done = False      # tearing down: no more subscriptions
@@ -49,10 +63,23 @@ class Sched:
             c.close()
         except (OSError, http.client.HTTPException):
             return  # the master went away: the next leader gets the redelivery
-        if r.status != 202 and len(self.ports) == 1:
+        if r.status == 202:
+            return
+        if self.done and r.status == 403:
+            # Answered after we chose to tear down: a call in flight (e.g. the ACCEPT of an
+            # offer that arrived just before) raced our own TEARDOWN, the framework is gone.
+            self.ignored += 1
+        elif len(self.ports) == 1:
             self.errors.append("%s answered %d" % (body["type"], r.status))
 
+    def release(self):
+        """Launches the second wave with the next offers."""
+        self.limit = self.n
+        self.call({"type": "REVIVE", "framework_id": {"value": self.fid}})
+
     def on_offers(self, offers):
+        if self.done:
+            return  # tearing down: the TEARDOWN recovers every offer
         for o in offers:
             self.agent = (o["hostname"], o.get("url", {}).get("address", {}).get("port"))
             cpus = mem = 0.0
@@ -62,7 +89,8 @@ class Sched:
                 elif r["name"] == "mem":
                     mem += r["scalar"]["value"]
             tasks = []
-            while self.launched < self.n and cpus >= 0.02 and mem >= 16:
+            limit, first = self.limit, self.launched < self.n // 2
+            while self.launched < limit and cpus >= 0.02 and mem >= 16:
                 tid = "t%d" % self.launched
                 self.launched += 1
                 cpus -= 0.02
@@ -71,14 +99,19 @@ class Sched:
                     self.states[tid] = "TASK_STAGING"
                     self.seen[tid] = set()
                 tasks.append({"name": tid, "task_id": {"value": tid}, "agent_id": o["agent_id"],
-                              "command": {"value": "sleep %d; echo out-%s" % (SLEEP, tid)},
+                              "command": {"value": "echo %s >>%s/%s; sleep %d; echo out-%s" % (
+                                  tid, self.marks, tid,
+                                  SHORT if first and limit < self.n else SLEEP, tid)},
                               "resources": [
                                   {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.02}},
                                   {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}]})
             ops = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
             self.call({"type": "ACCEPT", "framework_id": {"value": self.fid},
                        "accept": {"offer_ids": [o["id"]], "operations": ops,
-                                  "filters": {"refuse_seconds": 0 if tasks else 3600}}})
+                                  "filters": {"refuse_seconds": 0 if tasks else
+                                              (3600 if self.launched == self.n else 1)}}})
+            if tasks and self.launched == self.n and limit == self.n:
+                self.wave2_sent = True
 
     def on_update(self, st):
         tid = st["task_id"]["value"]
@@ -90,7 +123,7 @@ class Sched:
             if "uuid" not in st:
                 return  # a reconciliation answer
             if st["uuid"] in self.seen[tid]:
-                pass  # redelivered (e.g. across the agent restart): harmless
+                self.redelivered += 1  # e.g. across the agent restart: harmless
             elif state not in ORDER or ORDER[state] < ORDER[self.states[tid]]:
                 self.errors.append("%s: %s after %s (message %r)" % (
                     tid, state, self.states[tid], st.get("message")))
@@ -160,6 +193,17 @@ class Sched:
         with self.lock:
             return sum(1 for s in self.states.values() if s == state)
 
+    def check_marks(self):
+        """Every task ran exactly once: its marker file holds one line."""
+        for i in range(self.n):
+            tid = "t%d" % i
+            try:
+                lines = open(os.path.join(self.marks, tid)).read().splitlines()
+            except OSError:
+                lines = []
+            if lines != [tid]:
+                self.errors.append("%s ran %d times (marker %r)" % (tid, len(lines), lines))
+
 
 def wait_for(cond, seconds, what):
     end = time.time() + seconds
@@ -174,16 +218,29 @@ def wait_for(cond, seconds, what):
 def main():
     ports = [int(p) for p in sys.argv[1].split(",")]
     n, sigdir = int(sys.argv[2]), sys.argv[3]
-    s = Sched(ports, n, sigdir)
+    waves = len(sys.argv) > 4 and sys.argv[4] == "launching"
+    s = Sched(ports, n, sigdir, waves)
     threading.Thread(target=s.run, daemon=True).start()
-    ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
-    print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
-    open(os.path.join(sigdir, "running"), "w").close()
+    if waves:
+        ok = wait_for(lambda: s.count("TASK_FINISHED") >= 1, 120, "a first-wave task FINISHED")
+        s.release()
+        ok = ok and wait_for(lambda: s.wave2_sent, 60, "the second wave's ACCEPT")
+        running, finished = s.count("TASK_RUNNING"), s.count("TASK_FINISHED")
+        print("second wave sent: %d RUNNING, %d FINISHED of %d" % (running, finished, n))
+        if ok and running + finished == n:
+            s.errors.append("every task was RUNNING or FINISHED before the signal")
+    else:
+        ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
+        print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
+    print("subscribed to the master on port %d" % s.port)
+    with open(os.path.join(sigdir, "running.tmp"), "w") as f:
+        f.write("%d\n" % s.port)  # the master the shell kills in the HA test
+    os.rename(os.path.join(sigdir, "running.tmp"), os.path.join(sigdir, "running"))
     ok = ok and wait_for(lambda: os.path.exists(os.path.join(sigdir, "restarted")), 60,
                          "the agent restart")
     ok = ok and wait_for(lambda: s.count("TASK_FINISHED") == n, 180, "%d tasks FINISHED" % n)
-    print("finished: %d of %d, subscriptions %d" % (s.count("TASK_FINISHED"), n,
-                                                     s.subscriptions))
+    print("finished: %d of %d, subscriptions %d, updates redelivered %d" % (
+        s.count("TASK_FINISHED"), n, s.subscriptions, s.redelivered))
     if ok and s.agent is not None:
         host, aport = s.agent[0], int(open(os.path.join(sigdir, "agent_port")).read())
         c = http.client.HTTPConnection(host, aport, timeout=10)
@@ -195,8 +252,14 @@ def main():
             s.errors.append("/files/read of t7's stdout: %d %s" % (r.status, body[:200]))
         else:
             print("t7 stdout through /files/read: %r" % json.loads(body)["data"])
+    if ok:
+        s.check_marks()
+    if ok and len(ports) > 1 and s.subscriptions < 2:
+        s.errors.append("the leader was killed but the scheduler never subscribed again")
     s.done = True
     s.call({"type": "TEARDOWN", "framework_id": {"value": s.fid}})
+    if s.ignored:
+        print("ignored %d answers to calls that raced the TEARDOWN" % s.ignored)
     for e in s.errors[:20]:
         print("error: " + e)
     return 0 if ok and not s.errors else 1
