@@ -134,6 +134,7 @@ int keel_ctr_open(const struct keel_ctr_config *cfg, struct keel_ctr **out, char
 	    ctr_cg_detect(&ctx->cg, cfg->cgroup_mode, cfg->cgroup_root, cfg->cgroup_parent, errmsg);
 	if (rv < 0)
 		goto fail;
+	ctr_cg_pool_init(&ctx->cg_pool, ctx->work_dir, cfg->cgroup_pool);
 	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ctx->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctx->epfd < 0 || ctx->evfd < 0) {
@@ -173,6 +174,7 @@ void keel_ctr_close(struct keel_ctr *ctx)
 	free_list(ctx->graveyard);
 	for (i = 0; i < ctx->n_seccomp; i++)
 		ctr_seccomp_free(&ctx->seccomp[i].prog);
+	ctr_cg_pool_close(&ctx->cg_pool, &ctx->cg);
 	ctr_cg_sys_free(&ctx->cg);
 	if (ctx->containers_fd >= 0)
 		close(ctx->containers_fd);
@@ -442,7 +444,7 @@ void ctr_container_queue_exit(struct keel_ctr *ctx, struct ctr_container *c)
 	ctr_wake(ctx);
 }
 
-int ctr_container_read_status(struct ctr_container *c, char *errmsg)
+int ctr_container_read_status(struct keel_ctr *ctx, struct ctr_container *c, char *errmsg)
 {
 	char buf[CTR_CKPT_MAX + 1];
 	struct ctr_ckpt_status st;
@@ -467,8 +469,10 @@ int ctr_container_read_status(struct ctr_container *c, char *errmsg)
 	c->status.task_pid = 0;
 	snprintf(c->status.message, sizeof(c->status.message), "%s", st.message);
 	c->final_usage = st.usage;
-	/* Its supervisor removed its cgroups, or never owned them (e.g. one was in use). */
+	/* Its supervisor removed its cgroups (or pooled them), or never owned them. */
 	c->cg_settled = !st.cgroups_left;
+	if (st.cgroups_pool != NULL)
+		ctr_cg_pool_put(&ctx->cg_pool, &ctx->cg, st.cgroups_pool);
 	return 0;
 }
 
@@ -613,7 +617,7 @@ static void handle_exit(struct keel_ctr *ctx, struct ctr_container *c)
 	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, c->pidfd, NULL);
 	close(c->pidfd);
 	c->pidfd = -1;
-	rv = ctr_container_read_status(c, msg);
+	rv = ctr_container_read_status(ctx, c, msg);
 	if (rv < 0) {
 		/* No status: the supervisor was killed (or crashed). Nothing may outlive it. */
 		if (c->cg.n > 0)

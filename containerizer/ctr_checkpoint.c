@@ -98,6 +98,8 @@ int ctr_ckpt_status_format(char *buf, size_t n, const struct ctr_ckpt_status *s)
 	kv_num(&o, "limits_hit", s->limits_hit);
 	kv_str(&o, "message", s->message);
 	kv_num(&o, "cgroups_left", s->cgroups_left);
+	if (s->cgroups_pool != NULL && s->cgroups_pool[0] != '\0')
+		kv_str(&o, "cgroups_pool", s->cgroups_pool);
 	kv_unum(&o, "cpu_usec", s->usage.cpu_usec);
 	kv_unum(&o, "mem_peak_bytes", s->usage.mem_peak_bytes);
 	kv_unum(&o, "oom_kills", s->usage.oom_kills);
@@ -296,6 +298,10 @@ static int status_kv(void *arg, const char *key, char *val)
 		rv = parse_long(val, 0, 1, &v);
 		s->cgroups_left = v == 1;
 		return rv;
+	}
+	if (strcmp(key, "cgroups_pool") == 0) {
+		s->cgroups_pool = val;
+		return 0;
 	}
 	if (strcmp(key, "message") == 0) {
 		s->message = val;

@@ -54,6 +54,7 @@ struct ctr_ckpt_status {
 	unsigned limits_hit;	     /* KEEL_CTR_LIMIT_* */
 	const char *message;	     /* may be "" */
 	bool cgroups_left;	     /* the supervisor could not remove all its cgroups */
+	const char *cgroups_pool;    /* the name its cgroups now have as a spare set, or NULL */
 	struct keel_ctr_usage usage; /* final usage */
 };
 

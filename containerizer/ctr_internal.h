@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "containerizer.h"
+#include "ctr_cgpool.h"
 #include "ctr_cgroup.h"
 #include "runtime/err.h"
 
@@ -64,6 +65,7 @@ struct keel_ctr {
 	bool overlay_ok;	    /* the kernel has overlayfs */
 	int containers_fd;	    /* O_DIRECTORY fd of containers_dir */
 	struct ctr_cg_sys cg;	    /* detected cgroup layout */
+	struct ctr_cg_pool cg_pool; /* spare cgroup sets (v1) */
 	keel_ctr_event_fn on_event; /* event callback, may be NULL */
 	void *event_data;	    /* its argument */
 	int epfd;		    /* keel_ctr_fd(): pidfds, notify pipes, evfd */
@@ -108,8 +110,11 @@ void ctr_container_queue_exit(struct keel_ctr *ctx, struct ctr_container *c);
  */
 int ctr_container_watch_state(struct keel_ctr *ctx, struct ctr_container *c);
 
-/* Reads <meta_dir>/status into c->status / c->final_usage; -ENOENT when absent. */
-int ctr_container_read_status(struct ctr_container *c, char *errmsg);
+/*
+ * Reads <meta_dir>/status into c->status / c->final_usage (and keeps the
+ * spare cgroup set it names in the pool); -ENOENT when absent.
+ */
+int ctr_container_read_status(struct keel_ctr *ctx, struct ctr_container *c, char *errmsg);
 
 /* The seccomp program for a task whose capabilities can reach `caps` (cached). */
 int ctr_seccomp_get(struct keel_ctr *ctx, uint64_t caps, const struct sock_fprog **out);

@@ -129,7 +129,7 @@ static int recover_one(struct keel_ctr *ctx, const char *id, bool *attached)
 	if (rv < 0)
 		goto out;
 	for (;;) {
-		rv = ctr_container_read_status(c, msg);
+		rv = ctr_container_read_status(ctx, c, msg);
 		if (rv == 0) {
 			/* It ended while nobody watched: deliver what the supervisor recorded. */
 			if (read_state(meta_fd, buf, sizeof(buf), &st, msg) == 0)
@@ -150,7 +150,7 @@ static int recover_one(struct keel_ctr *ctx, const char *id, bool *attached)
 		if (!lock_held(lock_fd)) {
 			/* Re-read: the supervisor may have written its status and exited just now.
 			 */
-			if (ctr_container_read_status(c, msg) == 0) {
+			if (ctr_container_read_status(ctx, c, msg) == 0) {
 				ctr_container_queue_exit(ctx, c);
 				if (have_state)
 					adopt_state(c, &st);

@@ -145,7 +145,9 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 		else if (reason == KEEL_CTR_REASON_KILLED && st.usage.oom_kills > 0 &&
 			 st.signal == SIGKILL && !s->killed_hard)
 			st.reason = KEEL_CTR_REASON_OOM;
-		st.cgroups_left = ctr_cg_remove(&s->p->cg) < 0;
+		rv = ctr_cg_release(&s->p->cg, &st.usage);
+		st.cgroups_left = rv < 0;
+		st.cgroups_pool = rv == 1 ? s->p->cg.pool_as : NULL;
 	}
 	/* Reap anything that was reparented to us (we are a subreaper). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
