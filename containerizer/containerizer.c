@@ -175,6 +175,8 @@ void keel_ctr_close(struct keel_ctr *ctx)
 	for (i = 0; i < ctx->n_seccomp; i++)
 		ctr_seccomp_free(&ctx->seccomp[i].prog);
 	ctr_cg_pool_close(&ctx->cg_pool, &ctx->cg);
+	for (i = 0; ctx->containers_fd >= 0 && i < ctx->n_ckpt_spare; i++)
+		ctr_remove_tree_at(ctx->containers_fd, ctx->ckpt_spare[i]);
 	ctr_cg_sys_free(&ctx->cg);
 	if (ctx->containers_fd >= 0)
 		close(ctx->containers_fd);
@@ -460,6 +462,9 @@ int ctr_container_read_status(struct keel_ctr *ctx, struct ctr_container *c, cha
 	rv = ctr_ckpt_status_parse(buf, (size_t)n, &st, errmsg);
 	if (rv < 0)
 		return rv;
+	if (st.id != NULL && strcmp(st.id, c->id) != 0)
+		return -ENOENT; /* an earlier container's, in a reused dir a host crash rolled back
+				 */
 	c->status.state = KEEL_CTR_EXITED;
 	c->status.reason = st.reason;
 	c->status.exit_code = st.exit_code;
@@ -502,6 +507,46 @@ int ctr_seccomp_get(struct keel_ctr *ctx, uint64_t caps, const struct sock_fprog
 	return 0;
 }
 
+bool ctr_ckpt_spare_keep(struct keel_ctr *ctx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_ckpt_spare; i++) {
+		if (strcmp(ctx->ckpt_spare[i], name) == 0)
+			return true;
+	}
+	if (ctx->n_ckpt_spare == CTR_CKPT_SPARES || strlen(name) >= sizeof(ctx->ckpt_spare[0])) {
+		ctr_remove_tree_at(ctx->containers_fd, name);
+		return false;
+	}
+	snprintf(ctx->ckpt_spare[ctx->n_ckpt_spare++], sizeof(ctx->ckpt_spare[0]), "%s", name);
+	return true;
+}
+
+int ctr_ckpt_spare_take(struct keel_ctr *ctx, const char *id)
+{
+	int rv;
+
+	if (ctx->n_ckpt_spare == 0)
+		return -ENOENT;
+	rv = ctr_ckpt_claim(ctx->containers_fd, ctx->ckpt_spare[ctx->n_ckpt_spare - 1], id);
+	if (rv == 0 || rv == -ENOENT)
+		ctx->n_ckpt_spare--; /* taken, or gone */
+	return rv;
+}
+
+/* A finished container's checkpoint dir becomes a spare (no inode freed), or is removed. */
+static int ckpt_retire(struct keel_ctr *ctx, const char *id)
+{
+	char spare[sizeof(ctx->ckpt_spare[0])];
+
+	if (ctx->n_ckpt_spare < CTR_CKPT_SPARES &&
+	    snprintf(spare, sizeof(spare), CTR_CKPT_SPARE_PREFIX "%s", id) < (int)sizeof(spare) &&
+	    ctr_ckpt_recycle(ctx->containers_fd, id, spare) == 0 && ctr_ckpt_spare_keep(ctx, spare))
+		return 0;
+	return ctr_remove_tree_at(ctx->containers_fd, id);
+}
+
 /* Removes what an exited container leaves: cgroups, checkpoint. The record stays on error. */
 static int destroy_now(struct keel_ctr *ctx, struct ctr_container *c)
 {
@@ -522,7 +567,7 @@ static int destroy_now(struct keel_ctr *ctx, struct ctr_container *c)
 		if (rv < 0)
 			return keel_errno_f(ctx->errmsg, rv, "remove the rootfs of %s", c->id);
 	}
-	rv = ctr_remove_tree_at(ctx->containers_fd, name);
+	rv = ckpt_retire(ctx, name);
 	if (rv < 0)
 		return keel_errno_f(ctx->errmsg, rv, "remove the checkpoint of %s", c->id);
 	unlink_container(ctx, c);

@@ -708,7 +708,7 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 		goto out;
 
 	/* From here on things exist: every failure below undoes them. */
-	if (mkdirat(ctx->containers_fd, p->id, 0700) < 0) {
+	if (ctr_ckpt_spare_take(ctx, p->id) < 0 && mkdirat(ctx->containers_fd, p->id, 0700) < 0) {
 		rv = errno == EEXIST ? keel_errf(e, -EEXIST, "container %s already exists", p->id)
 				     : keel_errno_f(e, -errno, "mkdir %s", c->meta_dir);
 		goto out;

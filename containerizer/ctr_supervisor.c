@@ -119,6 +119,7 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 	int n, rv;
 
 	memset(&st, 0, sizeof(st));
+	st.id = s->p->id;
 	st.reason = reason;
 	st.exit_code = -1;
 	st.message = message ? message : "";

@@ -65,6 +65,7 @@ TEST(checkpoint_status_roundtrip)
 	int n;
 
 	memset(&in, 0, sizeof(in));
+	in.id = "c7";
 	in.reason = KEEL_CTR_REASON_OOM;
 	in.exit_code = -1;
 	in.signal = 9;
@@ -75,6 +76,7 @@ TEST(checkpoint_status_roundtrip)
 	n = ctr_ckpt_status_format(buf, sizeof(buf), &in);
 	ASSERT_INT_GT(n, 0);
 	ASSERT_OK(ctr_ckpt_status_parse(buf, (size_t)n, &out, msg));
+	ASSERT_STR_EQ(out.id, "c7");
 	ASSERT_INT_EQ(out.reason, KEEL_CTR_REASON_OOM);
 	ASSERT_INT_EQ(out.exit_code, -1);
 	ASSERT_INT_EQ(out.signal, 9);
@@ -126,6 +128,57 @@ TEST(checkpoint_rejects_malformed)
 	/* An embedded NUL is refused too. */
 	memcpy(buf, "version=1\n\0reason=exited\n", 26);
 	ASSERT_INT_EQ(ctr_ckpt_status_parse(buf, 25, &st, msg), -EINVAL);
+}
+
+TEST(checkpoint_dir_recycled_and_claimed_without_new_inodes)
+{
+	char dir[] = "/tmp/keel-ckpt-XXXXXX", buf[64];
+	struct stat before, after, status_before, status_after;
+	int cfd, dfd, fd;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	cfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(cfd, 0);
+	ASSERT_OK(mkdirat(cfd, "c1", 0700));
+	dfd = openat(cfd, "c1", O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	fd = ctr_ckpt_create(dfd, "state", "version=1\nid=c1\n", 16);
+	ASSERT_INT_GE(fd, 0);
+	close(fd);
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\n", 10, false));
+	ASSERT_OK(fstatat(cfd, "c1", &before, 0));
+	ASSERT_OK(fstatat(dfd, "status", &status_before, 0));
+	close(dfd);
+
+	/* Recycled: the same dir under the spare name, state empty, status now status.tmp. */
+	ASSERT_OK(ctr_ckpt_recycle(cfd, "c1", ".spare-c1"));
+	ASSERT_INT_EQ(faccessat(cfd, "c1", F_OK, 0), -1);
+	ASSERT_OK(fstatat(cfd, ".spare-c1", &after, 0));
+	ASSERT_UINT_EQ(after.st_ino, before.st_ino);
+	/* Claimed by c2: never over an existing entry. */
+	ASSERT_OK(mkdirat(cfd, "busy", 0700));
+	ASSERT_INT_EQ(ctr_ckpt_claim(cfd, ".spare-c1", "busy"), -EEXIST);
+	ASSERT_OK(ctr_ckpt_claim(cfd, ".spare-c1", "c2"));
+	ASSERT_INT_EQ(ctr_ckpt_claim(cfd, ".spare-c1", "c3"), -ENOENT);
+	dfd = openat(cfd, "c2", O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "state", buf, sizeof(buf)), 0);
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "status", buf, sizeof(buf)), -ENOENT);
+	/* The next status is written under status.tmp: the old file's inode again. */
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\nid=c2\n", 16, false));
+	ASSERT_OK(fstatat(dfd, "status", &status_after, 0));
+	ASSERT_UINT_EQ(status_after.st_ino, status_before.st_ino);
+
+	/* Anything else in it: left alone, for the caller to remove. */
+	fd = openat(dfd, "other", O_WRONLY | O_CREAT, 0600);
+	ASSERT_INT_GE(fd, 0);
+	close(fd);
+	close(dfd);
+	ASSERT_INT_EQ(ctr_ckpt_recycle(cfd, "c2", ".spare-c2"), -ENOTEMPTY);
+	ASSERT_OK(faccessat(cfd, "c2", F_OK, 0));
+	ASSERT_INT_EQ(ctr_ckpt_recycle(cfd, "missing", ".spare-m"), -ENOENT);
+	close(cfd);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
 }
 
 TEST(checkpoint_write_is_atomic_and_readable)
