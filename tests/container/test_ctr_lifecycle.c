@@ -622,13 +622,31 @@ TEST(supervisor_killed_means_lost_and_task_dies)
 	fx_cleanup();
 }
 
+/*
+ * A restarted caller (the context is closed): opens a new one on the same
+ * work dir and recovers exactly one container, `id`, which ended lost.
+ */
+static struct keel_ctr_status reopen_recover_one_lost(const char *id)
+{
+	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
+	struct keel_ctr_status st;
+	char msg[256];
+	size_t n;
+
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
+	ASSERT_UINT_EQ(n, 1);
+	ASSERT_OK(keel_ctr_status(fx.ctx, id, &st));
+	ASSERT_INT_EQ(st.state, KEEL_CTR_EXITED);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	return st;
+}
+
 TEST(recover_reports_lost_when_supervisor_died_unwatched)
 {
 	const char *argv[] = {fx_probe(), "sleep", NULL};
 	struct keel_ctr_spec spec = {.argv = argv, .id = "orphan"};
 	struct keel_ctr_status st;
-	char msg[256];
-	size_t n;
 
 	fx_require_root();
 	fx_open();
@@ -641,13 +659,7 @@ TEST(recover_reports_lost_when_supervisor_died_unwatched)
 	ASSERT_OK(kill(st.supervisor_pid, SIGKILL));
 	/* It was our child: reap it, which also proves its lock is released. */
 	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
-	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
-	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
-	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
-	ASSERT_UINT_EQ(n, 1);
-	ASSERT_OK(keel_ctr_status(fx.ctx, "orphan", &st));
-	ASSERT_INT_EQ(st.state, KEEL_CTR_EXITED);
-	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	st = reopen_recover_one_lost("orphan");
 	ASSERT_STR_CONTAINS(st.message, "supervisor died");
 	ASSERT_INT_EQ(keel_ctr_process(fx.ctx), 1);
 	fx_cleanup();
@@ -684,7 +696,6 @@ TEST(checkpoint_dirs_reused_and_stale_files_never_read_as_the_new_container)
 	struct keel_ctr_status st;
 	char containers[PATH_MAX], spare[PATH_MAX], msg[256];
 	ino_t ino;
-	size_t n;
 
 	fx_require_root();
 	fx_open();
@@ -719,13 +730,7 @@ TEST(checkpoint_dirs_reused_and_stale_files_never_read_as_the_new_container)
 	ASSERT_OK(rename(spare, msg)); /* as if "third" had taken it, then the host crashed */
 	keel_ctr_close(fx.ctx);
 	fx.ctx = NULL;
-	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
-	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
-	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
-	ASSERT_UINT_EQ(n, 1);
-	ASSERT_OK(keel_ctr_status(fx.ctx, "third", &st));
-	ASSERT_INT_EQ(st.state, KEEL_CTR_EXITED);
-	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	reopen_recover_one_lost("third");
 	ASSERT_INT_EQ(keel_ctr_process(fx.ctx), 1); /* its EXITED event; destroy acts after it */
 	ASSERT_OK(keel_ctr_destroy(fx.ctx, "third"));
 

@@ -137,6 +137,21 @@ TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 	keel_ctr_close(fx.ctx);
 	fx.ctx = NULL;
 	ASSERT_INT_EQ(count_spares(NULL), 0);
+
+	/* A container that ends after its context closed leaves no spare: nobody would reuse it. */
+	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
+	char msg[256];
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	spec.mem_bytes = 64 << 20;
+	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+	ASSERT_TRUE(fx_until(usage_nonzero, id, 20000));
+	ASSERT_OK(keel_ctr_status(fx.ctx, id, &st));
+	keel_ctr_close(fx.ctx);
+	fx.ctx = NULL;
+	ASSERT_OK(kill(st.task_pid, SIGKILL));
+	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
+	assert_cgroups_gone(id);
+	ASSERT_INT_EQ(count_spares(NULL), 0);
 	fx_cleanup();
 }
 
