@@ -508,16 +508,16 @@ static void fake_v1_set(const char *root, const char *name, char cpu[PATH_MAX], 
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/cpu", root);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/cpu", root), (int)(sizeof(path)));
 	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/cpu/keel", root);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/cpu/keel", root), (int)(sizeof(path)));
 	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/memory", root);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/memory", root), (int)(sizeof(path)));
 	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/memory/keel", root);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/memory/keel", root), (int)(sizeof(path)));
 	mkdir(path, 0755);
-	snprintf(cpu, PATH_MAX, "%s/cpu/keel/%s", root, name);
-	snprintf(mem, PATH_MAX, "%s/memory/keel/%s", root, name);
+	ASSERT_INT_LT(snprintf(cpu, PATH_MAX, "%s/cpu/keel/%s", root, name), (int)PATH_MAX);
+	ASSERT_INT_LT(snprintf(mem, PATH_MAX, "%s/memory/keel/%s", root, name), (int)PATH_MAX);
 	ASSERT_OK(mkdir(cpu, 0755));
 	ASSERT_OK(mkdir(mem, 0755));
 	put(cpu, "cgroup.procs", "");
@@ -535,7 +535,7 @@ static bool exists_in(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/%s", dir, name), (int)(sizeof(path)));
 	return access(path, F_OK) == 0;
 }
 
@@ -552,10 +552,12 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 
 	ASSERT_NOT_NULL(mkdtemp(root));
 	fake_v1_set(root, ".pool-t-k-old", spare_cpu, spare_mem);
-	snprintf(cpu_parent, sizeof(cpu_parent), "%s/cpu/keel", root);
-	snprintf(mem_parent, sizeof(mem_parent), "%s/memory/keel", root);
-	snprintf(cpu, sizeof(cpu), "%s/c1", cpu_parent);
-	snprintf(mem, sizeof(mem), "%s/c1", mem_parent);
+	ASSERT_INT_LT(snprintf(cpu_parent, sizeof(cpu_parent), "%s/cpu/keel", root),
+		      (int)(sizeof(cpu_parent)));
+	ASSERT_INT_LT(snprintf(mem_parent, sizeof(mem_parent), "%s/memory/keel", root),
+		      (int)(sizeof(mem_parent)));
+	ASSERT_INT_LT(snprintf(cpu, sizeof(cpu), "%s/c1", cpu_parent), (int)(sizeof(cpu)));
+	ASSERT_INT_LT(snprintf(mem, sizeof(mem), "%s/c1", mem_parent), (int)(sizeof(mem)));
 	memset(&set, 0, sizeof(set));
 	set.mode = KEEL_CTR_CGROUP_V1;
 	set.n = 2;
@@ -584,8 +586,10 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	ASSERT_TRUE(exists_in(cpu_parent, ".pool-t-k-c1"));
 	ASSERT_TRUE(exists_in(mem_parent, ".pool-t-k-c1"));
 	ASSERT_FALSE(exists_in(mem_parent, "c1"));
-	snprintf(spare_mem, sizeof(spare_mem), "%s/.pool-t-k-c1", mem_parent);
-	snprintf(spare_cpu, sizeof(spare_cpu), "%s/.pool-t-k-c1", cpu_parent);
+	ASSERT_INT_LT(snprintf(spare_mem, sizeof(spare_mem), "%s/.pool-t-k-c1", mem_parent),
+		      (int)(sizeof(spare_mem)));
+	ASSERT_INT_LT(snprintf(spare_cpu, sizeof(spare_cpu), "%s/.pool-t-k-c1", cpu_parent),
+		      (int)(sizeof(spare_cpu)));
 	get(spare_mem, "memory.max_usage_in_bytes", buf, sizeof(buf));
 	ASSERT_STR_EQ(buf, "0");
 	get(spare_mem, "memory.failcnt", buf, sizeof(buf));
@@ -633,8 +637,8 @@ TEST(cgroup_pool_hands_out_matching_spares_trims_and_removes)
 	int c;
 
 	ASSERT_NOT_NULL(mkdtemp(root));
-	snprintf(cpu_m, sizeof(cpu_m), "%s/cpu", root);
-	snprintf(mem_m, sizeof(mem_m), "%s/memory", root);
+	ASSERT_INT_LT(snprintf(cpu_m, sizeof(cpu_m), "%s/cpu", root), (int)(sizeof(cpu_m)));
+	ASSERT_INT_LT(snprintf(mem_m, sizeof(mem_m), "%s/memory", root), (int)(sizeof(mem_m)));
 	memset(&sys, 0, sizeof(sys));
 	for (c = 0; c < CTR_CG_NCTRL; c++)
 		sys.v1_alias[c] = -1;
@@ -644,23 +648,26 @@ TEST(cgroup_pool_hands_out_matching_spares_trims_and_removes)
 	sys.v1_mount[CTR_CG_MEMORY] = mem_m;
 	ASSERT_OK(mkdir(cpu_m, 0755));
 	ASSERT_OK(mkdir(mem_m, 0755));
-	snprintf(path, sizeof(path), "%s/keel", cpu_m);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
-	snprintf(path, sizeof(path), "%s/keel", mem_m);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", mem_m), (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
 
 	/* Another work dir's spare (and a foreign name) are never adopted or handed out. */
 	ctr_cg_pool_init(&pool, "/elsewhere", 0);
 	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "x1"));
-	snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other),
+		      (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
-	snprintf(path, sizeof(path), "%s/keel/%s", mem_m, other);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", mem_m, other),
+		      (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
 	ctr_cg_pool_close(&pool, &sys); /* an empty pool's close still removes its leftovers */
 	ASSERT_FALSE(exists_in(path, ""));
 
 	ASSERT_OK(mkdir(path, 0755)); /* the other work dir's spare, again */
-	snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other),
+		      (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
 	ctr_cg_pool_init(&pool, "/w", 2);
 	ASSERT_UINT_EQ(pool.max, 2);
@@ -671,7 +678,7 @@ TEST(cgroup_pool_hands_out_matching_spares_trims_and_removes)
 
 	/* A leftover of an earlier context on /w is adopted at the first plan and handed out. */
 	ASSERT_OK(ctr_cg_pool_name(name, sizeof(name), pool.token, &lim, "old"));
-	snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name), (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
 	memset(&set, 0, sizeof(set));
 	set.mode = KEEL_CTR_CGROUP_V1;
@@ -699,18 +706,18 @@ TEST(cgroup_pool_hands_out_matching_spares_trims_and_removes)
 	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "p3"));
 	ctr_cg_pool_put(&pool, &sys, other);
 	ASSERT_UINT_EQ(pool.n, 2);
-	snprintf(path, sizeof(path), "%s/keel", cpu_m);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
 	ASSERT_FALSE(exists_in(path, name));
 
 	/* Close removes every spare of /w, listed or not, and leaves the others'. */
 	ASSERT_OK(ctr_cg_pool_name(name, sizeof(name), pool.token, &lim, "unlisted"));
-	snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name), (int)(sizeof(path)));
 	ASSERT_OK(mkdir(path, 0755));
 	ctr_cg_pool_close(&pool, &sys);
 	ASSERT_FALSE(exists_in(path, ""));
 	ctr_cg_pool_init(&pool, "/elsewhere", 0);
 	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "x1"));
-	snprintf(path, sizeof(path), "%s/keel", cpu_m);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
 	ASSERT_TRUE(exists_in(path, other));
 	ctr_cg_pool_close(&pool, &sys);
 	ASSERT_FALSE(exists_in(path, other));
