@@ -750,13 +750,20 @@ int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u)
 		char to[PATH_MAX];
 
 		if (cg_sibling(to, sizeof(to), set->dir[i], set->pool_as) == 0 &&
-		    rename(set->dir[i], to) == 0) {
-			pooled++;
-		} else if (rmdir(set->dir[i]) < 0 && errno != ENOENT) {
-			return -errno;
-		}
+		    rename(set->dir[i], to) == 0)
+			pooled |= 1u << i;
 	}
-	return pooled == set->n ? 1 : 0;
+	if (pooled == (1u << set->n) - 1)
+		return 1;
+	/* Not all of it went: a partial spare would be found by no one; remove every part. */
+	for (i = 0; i < set->n; i++) {
+		char to[PATH_MAX];
+
+		if ((pooled & (1u << i)) &&
+		    cg_sibling(to, sizeof(to), set->dir[i], set->pool_as) == 0)
+			rmdir(to);
+	}
+	return ctr_cg_remove(set);
 }
 
 int ctr_cg_pool_name(char *buf, size_t n, const char *token, const struct ctr_cg_limits *lim,

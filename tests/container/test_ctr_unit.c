@@ -542,8 +542,8 @@ static bool exists_in(const char *dir, const char *name)
 TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 {
 	char root[] = "/tmp/keel-fakecg-XXXXXX", cpu[PATH_MAX], mem[PATH_MAX], cpu_parent[PATH_MAX],
-	     mem_parent[PATH_MAX], spare_cpu[PATH_MAX], spare_mem[PATH_MAX], buf[64],
-	     msg[KEEL_ERRMSG_SIZE] = "";
+	     mem_parent[PATH_MAX], spare_cpu[PATH_MAX], spare_mem[PATH_MAX], path9[PATH_MAX],
+	     buf[64], msg[KEEL_ERRMSG_SIZE] = "";
 	struct ctr_cg_limits lim = {1, 64 << 20, 0};
 	struct keel_ctr_usage u;
 	struct ctr_cg_set set;
@@ -616,6 +616,17 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	get(mem, "memory.force_empty", buf, sizeof(buf));
 	ASSERT_STR_EQ(buf, "0");
+
+	/* A rename that fails in one hierarchy (a non-empty dir has the name): no spare. */
+	u.oom_kills = 0;
+	put(mem, "memory.usage_in_bytes", "0\n");
+	set.pool_as = ".pool-t-k-c9";
+	ASSERT_INT_LT(snprintf(path9, sizeof(path9), "%s/.pool-t-k-c9", mem_parent),
+		      (int)sizeof(path9));
+	ASSERT_OK(mkdir(path9, 0755));
+	put(path9, "x", "");
+	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0); /* fake dirs with files: rmdir fails */
+	ASSERT_TRUE(exists_in(mem_parent, "c1"));
 
 	/* No pool name (v2, or pooling off): removal as before. */
 	set.pool_as = NULL;
