@@ -134,6 +134,7 @@ int keel_ctr_open(const struct keel_ctr_config *cfg, struct keel_ctr **out, char
 	    ctr_cg_detect(&ctx->cg, cfg->cgroup_mode, cfg->cgroup_root, cfg->cgroup_parent, errmsg);
 	if (rv < 0)
 		goto fail;
+	ctr_cg_pool_init(&ctx->cg_pool, ctx->work_dir, cfg->cgroup_pool);
 	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
 	ctx->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctx->epfd < 0 || ctx->evfd < 0) {
@@ -173,6 +174,9 @@ void keel_ctr_close(struct keel_ctr *ctx)
 	free_list(ctx->graveyard);
 	for (i = 0; i < ctx->n_seccomp; i++)
 		ctr_seccomp_free(&ctx->seccomp[i].prog);
+	ctr_cg_pool_close(&ctx->cg_pool, &ctx->cg);
+	for (i = 0; ctx->containers_fd >= 0 && i < ctx->n_ckpt_spare; i++)
+		ctr_remove_tree_at(ctx->containers_fd, ctx->ckpt_spare[i]);
 	ctr_cg_sys_free(&ctx->cg);
 	if (ctx->containers_fd >= 0)
 		close(ctx->containers_fd);
@@ -442,7 +446,7 @@ void ctr_container_queue_exit(struct keel_ctr *ctx, struct ctr_container *c)
 	ctr_wake(ctx);
 }
 
-int ctr_container_read_status(struct ctr_container *c, char *errmsg)
+int ctr_container_read_status(struct keel_ctr *ctx, struct ctr_container *c, char *errmsg)
 {
 	char buf[CTR_CKPT_MAX + 1];
 	struct ctr_ckpt_status st;
@@ -458,6 +462,9 @@ int ctr_container_read_status(struct ctr_container *c, char *errmsg)
 	rv = ctr_ckpt_status_parse(buf, (size_t)n, &st, errmsg);
 	if (rv < 0)
 		return rv;
+	if (st.id != NULL && strcmp(st.id, c->id) != 0)
+		return -ENOENT; /* an earlier container's, in a reused dir a host crash rolled back
+				 */
 	c->status.state = KEEL_CTR_EXITED;
 	c->status.reason = st.reason;
 	c->status.exit_code = st.exit_code;
@@ -467,8 +474,10 @@ int ctr_container_read_status(struct ctr_container *c, char *errmsg)
 	c->status.task_pid = 0;
 	snprintf(c->status.message, sizeof(c->status.message), "%s", st.message);
 	c->final_usage = st.usage;
-	/* Its supervisor removed its cgroups, or never owned them (e.g. one was in use). */
+	/* Its supervisor removed its cgroups (or pooled them), or never owned them. */
 	c->cg_settled = !st.cgroups_left;
+	if (st.cgroups_pool != NULL)
+		ctr_cg_pool_put(&ctx->cg_pool, &ctx->cg, st.cgroups_pool);
 	return 0;
 }
 
@@ -498,6 +507,46 @@ int ctr_seccomp_get(struct keel_ctr *ctx, uint64_t caps, const struct sock_fprog
 	return 0;
 }
 
+bool ctr_ckpt_spare_keep(struct keel_ctr *ctx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_ckpt_spare; i++) {
+		if (strcmp(ctx->ckpt_spare[i], name) == 0)
+			return true;
+	}
+	if (ctx->n_ckpt_spare == CTR_CKPT_SPARES || strlen(name) >= sizeof(ctx->ckpt_spare[0])) {
+		ctr_remove_tree_at(ctx->containers_fd, name);
+		return false;
+	}
+	snprintf(ctx->ckpt_spare[ctx->n_ckpt_spare++], sizeof(ctx->ckpt_spare[0]), "%s", name);
+	return true;
+}
+
+int ctr_ckpt_spare_take(struct keel_ctr *ctx, const char *id)
+{
+	int rv;
+
+	if (ctx->n_ckpt_spare == 0)
+		return -ENOENT;
+	rv = ctr_ckpt_claim(ctx->containers_fd, ctx->ckpt_spare[ctx->n_ckpt_spare - 1], id);
+	if (rv == 0 || rv == -ENOENT)
+		ctx->n_ckpt_spare--; /* taken, or gone */
+	return rv;
+}
+
+/* A finished container's checkpoint dir becomes a spare (no inode freed), or is removed. */
+static int ckpt_retire(struct keel_ctr *ctx, const char *id)
+{
+	char spare[sizeof(ctx->ckpt_spare[0])];
+
+	if (ctx->n_ckpt_spare < CTR_CKPT_SPARES &&
+	    snprintf(spare, sizeof(spare), CTR_CKPT_SPARE_PREFIX "%s", id) < (int)sizeof(spare) &&
+	    ctr_ckpt_recycle(ctx->containers_fd, id, spare) == 0 && ctr_ckpt_spare_keep(ctx, spare))
+		return 0;
+	return ctr_remove_tree_at(ctx->containers_fd, id);
+}
+
 /* Removes what an exited container leaves: cgroups, checkpoint. The record stays on error. */
 static int destroy_now(struct keel_ctr *ctx, struct ctr_container *c)
 {
@@ -518,7 +567,7 @@ static int destroy_now(struct keel_ctr *ctx, struct ctr_container *c)
 		if (rv < 0)
 			return keel_errno_f(ctx->errmsg, rv, "remove the rootfs of %s", c->id);
 	}
-	rv = ctr_remove_tree_at(ctx->containers_fd, name);
+	rv = ckpt_retire(ctx, name);
 	if (rv < 0)
 		return keel_errno_f(ctx->errmsg, rv, "remove the checkpoint of %s", c->id);
 	unlink_container(ctx, c);
@@ -613,7 +662,7 @@ static void handle_exit(struct keel_ctr *ctx, struct ctr_container *c)
 	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, c->pidfd, NULL);
 	close(c->pidfd);
 	c->pidfd = -1;
-	rv = ctr_container_read_status(c, msg);
+	rv = ctr_container_read_status(ctx, c, msg);
 	if (rv < 0) {
 		/* No status: the supervisor was killed (or crashed). Nothing may outlive it. */
 		if (c->cg.n > 0)

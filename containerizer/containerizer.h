@@ -213,9 +213,10 @@ struct keel_ctr_config {
 	const char *work_dir;		       /* required; created if missing */
 	enum keel_ctr_cgroup_mode cgroup_mode; /* default: detect */
 	const char *cgroup_root;	       /* cgroupfs mount point; default /sys/fs/cgroup */
-	const char *cgroup_parent;  /* relative parent of container cgroups; default "keel" */
-	const char *image_dir;	    /* image store; default <work_dir>/images */
-	bool image_copy;	    /* copy image layers into each rootfs, never overlayfs */
+	const char *cgroup_parent; /* relative parent of container cgroups; default "keel" */
+	const char *image_dir;	   /* image store; default <work_dir>/images */
+	bool image_copy;	   /* copy image layers into each rootfs, never overlayfs */
+	int cgroup_pool; /* spare cgroup sets kept for reuse (v1): 0 = default (16), < 0 = none */
 	keel_ctr_event_fn on_event; /* may be NULL */
 	void *event_data;	    /* passed to on_event */
 };

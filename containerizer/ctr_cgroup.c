@@ -1,6 +1,7 @@
 /* Cgroups v1 and v2: layout detection, per-container directories, limits, kill, usage, removal. */
 #include "ctr_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,6 +24,9 @@
 static const char *const cg_names[CTR_CG_NCTRL] = {"cpu", "cpuacct", "memory", "pids", "freezer"};
 
 #define CG_CFS_PERIOD_US 100000
+
+/* Memory still charged to a set that may go to the pool (bytes, v1). */
+#define CG_POOL_RESIDUE_MAX (1u << 20)
 
 uint64_t ctr_cg_cpu_shares(double cpus)
 {
@@ -406,6 +410,8 @@ void ctr_cg_set_free(struct ctr_cg_set *set)
 
 	for (i = 0; i < CTR_CG_NCTRL; i++)
 		keel_free(set->dir[i]);
+	keel_free(set->spare);
+	keel_free(set->pool_as);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -477,6 +483,28 @@ static int cg_write_limits(const struct ctr_cg_set *set, unsigned i,
 	return 0;
 }
 
+/* path of the sibling `name` of dir (same parent). No heap. */
+static int cg_sibling(char *buf, size_t n, const char *dir, const char *name)
+{
+	const char *slash = strrchr(dir, '/');
+	int r;
+
+	if (slash == NULL)
+		return -EINVAL;
+	r = snprintf(buf, n, "%.*s/%s", (int)(slash - dir), dir, name);
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+/* Claims the spare of dir i (a rename): true when the dir is ours with its limits in place. */
+static bool cg_claim_spare(const struct ctr_cg_set *set, unsigned i)
+{
+	char spare[PATH_MAX];
+
+	if (set->spare == NULL || cg_sibling(spare, sizeof(spare), set->dir[i], set->spare) < 0)
+		return false;
+	return rename(spare, set->dir[i]) == 0;
+}
+
 int ctr_cg_create(const struct ctr_cg_set *set, const struct ctr_cg_limits *lim,
 		  int procs_fd[CTR_CG_NCTRL], unsigned *owned, char *errmsg)
 {
@@ -489,17 +517,23 @@ int ctr_cg_create(const struct ctr_cg_set *set, const struct ctr_cg_limits *lim,
 	for (i = 0; i < set->n; i++) {
 		char path[PATH_MAX];
 
-		if (mkdir(set->dir[i], 0755) < 0) {
-			if (errno != EEXIST)
-				return keel_errno_f(errmsg, -errno, "mkdir %s", set->dir[i]);
-			if (!cg_procs_empty(set->dir[i]))
-				return keel_errf(errmsg, -EBUSY, "cgroup %s exists and is in use",
-						 set->dir[i]);
+		if (cg_claim_spare(set, i)) {
+			*owned |= 1u << i;
+		} else {
+			if (mkdir(set->dir[i], 0755) < 0) {
+				if (errno != EEXIST)
+					return keel_errno_f(errmsg, -errno, "mkdir %s",
+							    set->dir[i]);
+				if (!cg_procs_empty(set->dir[i]))
+					return keel_errf(errmsg, -EBUSY,
+							 "cgroup %s exists and is in use",
+							 set->dir[i]);
+			}
+			*owned |= 1u << i;
+			rv = cg_write_limits(set, i, lim, errmsg);
+			if (rv < 0)
+				return rv;
 		}
-		*owned |= 1u << i;
-		rv = cg_write_limits(set, i, lim, errmsg);
-		if (rv < 0)
-			return rv;
 		rv = ctr_path_join(path, sizeof(path), set->dir[i], "cgroup.procs");
 		if (rv < 0)
 			return keel_errf(errmsg, rv, "cgroup path too long");
@@ -666,6 +700,124 @@ int ctr_cg_remove(const struct ctr_cg_set *set)
 			rv = -EBUSY;
 	}
 	return rv;
+}
+
+/*
+ * v1, before a set goes to the pool: resets the counters a new container
+ * must start from (peak memory, failcnt, CPU usage) and gives back the memory
+ * still charged to it (page cache the last task read or wrote). False when
+ * something is left that a new container would inherit.
+ */
+static bool cg_pool_reset(const struct ctr_cg_set *set)
+{
+	uint64_t v;
+	int d;
+
+	if ((d = cg_dir_of(set, CTR_CG_MEMORY)) >= 0) {
+		const char *dir = set->dir[d];
+
+		if (cg_read_u64(dir, "memory.usage_in_bytes", &v) < 0)
+			return false;
+		/*
+		 * Kernel objects of the last task (its pid, namespaces, dentries)
+		 * stay charged for a while (70-90 KiB here): tolerated. Page cache
+		 * beyond that is given back first; if it will not go, no reuse.
+		 */
+		if (v > CG_POOL_RESIDUE_MAX &&
+		    (cg_write(dir, "memory.force_empty", "0", false) < 0 ||
+		     cg_read_u64(dir, "memory.usage_in_bytes", &v) < 0 || v > CG_POOL_RESIDUE_MAX))
+			return false;
+		if (cg_write(dir, "memory.max_usage_in_bytes", "0", false) < 0 ||
+		    cg_write(dir, "memory.failcnt", "0", false) < 0 ||
+		    cg_write(dir, "memory.memsw.max_usage_in_bytes", "0", true) < 0 ||
+		    cg_write(dir, "memory.memsw.failcnt", "0", true) < 0)
+			return false;
+	}
+	if ((d = cg_dir_of(set, CTR_CG_CPUACCT)) >= 0 &&
+	    cg_write(set->dir[d], "cpuacct.usage", "0", false) < 0)
+		return false;
+	return true;
+}
+
+int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u)
+{
+	unsigned i, pooled = 0;
+
+	if (set->pool_as == NULL || set->mode != KEEL_CTR_CGROUP_V1 || set->n == 0 ||
+	    u->oom_kills > 0 || u->pids_max_events > 0 || !ctr_cg_empty(set) || !cg_pool_reset(set))
+		return ctr_cg_remove(set);
+	for (i = 0; i < set->n; i++) {
+		char to[PATH_MAX];
+
+		if (cg_sibling(to, sizeof(to), set->dir[i], set->pool_as) == 0 &&
+		    rename(set->dir[i], to) == 0)
+			pooled |= 1u << i;
+	}
+	if (pooled == (1u << set->n) - 1)
+		return 1;
+	/* Not all of it went: a partial spare would be found by no one; remove every part. */
+	for (i = 0; i < set->n; i++) {
+		char to[PATH_MAX];
+
+		if ((pooled & (1u << i)) &&
+		    cg_sibling(to, sizeof(to), set->dir[i], set->pool_as) == 0)
+			rmdir(to);
+	}
+	return ctr_cg_remove(set);
+}
+
+int ctr_cg_pool_name(char *buf, size_t n, const char *token, const struct ctr_cg_limits *lim,
+		     const char *id)
+{
+	int r = snprintf(buf, n, ".pool-%s-c%" PRIu64 "m%" PRId64 "p%" PRId64 "-%s", token,
+			 (uint64_t)(lim->cpus * 1000.0 + 0.5), lim->mem_bytes, lim->pids_max, id);
+
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+void ctr_cg_pool_remove(const struct ctr_cg_sys *sys, const char *name)
+{
+	char path[PATH_MAX];
+	int c;
+
+	for (c = 0; c < CTR_CG_NCTRL; c++) {
+		if (sys->v1_mount[c] == NULL || sys->v1_alias[c] >= 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s/%s", sys->v1_mount[c], sys->parent, name) <
+		    (int)sizeof(path))
+			rmdir(path);
+	}
+}
+
+int ctr_cg_pool_scan(const struct ctr_cg_sys *sys, const char *token,
+		     void (*fn)(const char *name, void *arg), void *arg)
+{
+	char path[PATH_MAX], prefix[64];
+	struct dirent *de;
+	size_t plen;
+	DIR *d = NULL;
+	int c;
+
+	if (sys->mode != KEEL_CTR_CGROUP_V1)
+		return 0;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), ".pool-%s-", token);
+	for (c = 0; c < CTR_CG_NCTRL && d == NULL; c++) {
+		if (sys->v1_mount[c] == NULL || sys->v1_alias[c] >= 0)
+			continue;
+		if (ctr_path_join(path, sizeof(path), sys->v1_mount[c], sys->parent) < 0)
+			return -ENAMETOOLONG;
+		d = opendir(path);
+		if (d == NULL)
+			return errno == ENOENT ? 0 : -errno;
+	}
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) == 0)
+			fn(de->d_name, arg);
+	}
+	closedir(d);
+	return 0;
 }
 
 int ctr_cg_usage(const struct ctr_cg_set *set, struct keel_ctr_usage *u, unsigned *limits_hit)

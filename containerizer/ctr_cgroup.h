@@ -43,6 +43,8 @@ struct ctr_cg_set {
 	unsigned n;			/* directories in use */
 	char *dir[CTR_CG_NCTRL];	/* absolute paths, heap-owned */
 	unsigned ctrls[CTR_CG_NCTRL];	/* controllers served by each dir */
+	char *spare;   /* v1 pool: name of a spare set (beside dir[i]) to claim, or NULL; heap */
+	char *pool_as; /* v1 pool: name to give the set at its end instead of rmdir, or NULL */
 };
 
 /*
@@ -67,7 +69,9 @@ int ctr_cg_set_init(struct ctr_cg_set *set, const struct ctr_cg_sys *sys, const 
 void ctr_cg_set_free(struct ctr_cg_set *set);
 
 /*
- * Creates the directories and writes the limits; opens each dir's
+ * Creates the directories and writes the limits (with set->spare: renames the
+ * spare dir of each hierarchy to the container's instead, limits already in
+ * place; a spare that is gone falls back to mkdir + limits); opens each dir's
  * cgroup.procs for writing into procs_fd[] (close-on-exec) so a child can
  * join with ctr_cg_join(). An existing empty directory is reused (a leftover
  * of a crash); one with processes is someone else's: -EBUSY, untouched. Sets
@@ -95,6 +99,35 @@ int ctr_cg_kill(const struct ctr_cg_set *set, int timeout_ms);
 
 /* Removes the directories (ENOENT is fine); -EBUSY if processes remain. */
 int ctr_cg_remove(const struct ctr_cg_set *set);
+
+/*
+ * The end of a set with set->pool_as (v1): if every dir is empty and its
+ * counters that cannot be reset are zero (no OOM kill, no pids.max hit),
+ * resets the others (peak memory, failcnt, CPU usage), empties the memory
+ * charge left behind and renames each dir to pool_as beside it: 1 when the
+ * whole set went to the pool. Otherwise (or without pool_as, or on v2)
+ * removes the dirs as ctr_cg_remove does: 0, or its error.
+ */
+int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u);
+
+/*
+ * Spare sets of one context (v1): the name a set of `id` gets in the pool,
+ * "<prefix><id>", where prefix is ".pool-<token>-<limits key>-" (not a
+ * valid container ID: it starts with '.'). Writes into buf; -ENAMETOOLONG.
+ */
+int ctr_cg_pool_name(char *buf, size_t n, const char *token, const struct ctr_cg_limits *lim,
+		     const char *id);
+
+/* Removes the spare set called `name` in every hierarchy of sys (ENOENT is fine). */
+void ctr_cg_pool_remove(const struct ctr_cg_sys *sys, const char *name);
+
+/*
+ * Calls fn(name, arg) for each spare set name with prefix ".pool-<token>-"
+ * in the first hierarchy of sys (v1). Returns 0, or a negative errno from
+ * opening the directory (ENOENT: none).
+ */
+int ctr_cg_pool_scan(const struct ctr_cg_sys *sys, const char *token,
+		     void (*fn)(const char *name, void *arg), void *arg);
 
 /*
  * Reads usage and limit counters (missing files leave fields 0) and, if

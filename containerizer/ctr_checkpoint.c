@@ -1,6 +1,7 @@
 /* Checkpoint files: key=value formatting and parsing, atomic durable writes, bounded reads. */
 #include "ctr_checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -92,12 +93,16 @@ int ctr_ckpt_status_format(char *buf, size_t n, const struct ctr_ckpt_status *s)
 	struct kv_out o = {buf, n, 0, false};
 
 	kv_str(&o, "version", "1");
+	if (s->id != NULL)
+		kv_str(&o, "id", s->id);
 	kv_str(&o, "reason", ctr_reason_name(s->reason));
 	kv_num(&o, "exit_code", s->exit_code);
 	kv_num(&o, "signal", s->signal);
 	kv_num(&o, "limits_hit", s->limits_hit);
 	kv_str(&o, "message", s->message);
 	kv_num(&o, "cgroups_left", s->cgroups_left);
+	if (s->cgroups_pool != NULL && s->cgroups_pool[0] != '\0')
+		kv_str(&o, "cgroups_pool", s->cgroups_pool);
 	kv_unum(&o, "cpu_usec", s->usage.cpu_usec);
 	kv_unum(&o, "mem_peak_bytes", s->usage.mem_peak_bytes);
 	kv_unum(&o, "oom_kills", s->usage.oom_kills);
@@ -272,6 +277,10 @@ static int status_kv(void *arg, const char *key, char *val)
 	long v = 0;
 	int rv;
 
+	if (strcmp(key, "id") == 0) {
+		s->id = val;
+		return 0;
+	}
 	if (strcmp(key, "reason") == 0) {
 		rv = ctr_reason_parse(val, &s->reason);
 		sp->have_reason = rv == 0;
@@ -296,6 +305,10 @@ static int status_kv(void *arg, const char *key, char *val)
 		rv = parse_long(val, 0, 1, &v);
 		s->cgroups_left = v == 1;
 		return rv;
+	}
+	if (strcmp(key, "cgroups_pool") == 0) {
+		s->cgroups_pool = val;
+		return 0;
 	}
 	if (strcmp(key, "message") == 0) {
 		s->message = val;
@@ -404,6 +417,54 @@ int ctr_ckpt_create(int dirfd, const char *name, const char *data, size_t len)
 int ctr_ckpt_append(int fd, const char *data, size_t len)
 {
 	return write_all(fd, data, len);
+}
+
+int ctr_ckpt_recycle(int containers_fd, const char *id, const char *spare)
+{
+	struct dirent *de;
+	int dfd, fd, rv = 0;
+	DIR *d;
+
+	dfd = openat(containers_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = dup(dfd);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		rv = -errno;
+		if (fd >= 0)
+			close(fd);
+		close(dfd);
+		return rv;
+	}
+	while (rv == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, CTR_CKPT_STATE) != 0 &&
+		    strcmp(de->d_name, CTR_CKPT_STATUS) != 0 &&
+		    strcmp(de->d_name, CTR_CKPT_STATUS ".tmp") != 0)
+			rv = -ENOTEMPTY;
+	}
+	closedir(d);
+	if (rv == 0) {
+		fd = openat(dfd, CTR_CKPT_STATE, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ENOENT)
+			rv = -errno;
+	}
+	if (rv == 0 && renameat(dfd, CTR_CKPT_STATUS, dfd, CTR_CKPT_STATUS ".tmp") < 0 &&
+	    errno != ENOENT)
+		rv = -errno;
+	close(dfd);
+	if (rv == 0 && renameat2(containers_fd, id, containers_fd, spare, RENAME_NOREPLACE) < 0)
+		rv = -errno;
+	return rv;
+}
+
+int ctr_ckpt_claim(int containers_fd, const char *spare, const char *id)
+{
+	return renameat2(containers_fd, spare, containers_fd, id, RENAME_NOREPLACE) < 0 ? -errno
+											: 0;
 }
 
 int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n)

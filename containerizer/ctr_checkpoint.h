@@ -48,12 +48,14 @@ struct ctr_ckpt_state {
 
 /* Parsed or to-be-formatted final status; message points into the caller's buffer. */
 struct ctr_ckpt_status {
+	const char *id;		     /* container ID (NULL in files of older writers) */
 	enum keel_ctr_reason reason; /* never NONE in a valid file */
 	int exit_code;		     /* or -1 */
 	int signal;		     /* or 0 */
 	unsigned limits_hit;	     /* KEEL_CTR_LIMIT_* */
 	const char *message;	     /* may be "" */
 	bool cgroups_left;	     /* the supervisor could not remove all its cgroups */
+	const char *cgroups_pool;    /* the name its cgroups now have as a spare set, or NULL */
 	struct keel_ctr_usage usage; /* final usage */
 };
 
@@ -85,6 +87,25 @@ int ctr_ckpt_create(int dirfd, const char *name, const char *data, size_t len);
 
 /* Appends one record to a log file in one write; 0 or -errno. No heap. */
 int ctr_ckpt_append(int fd, const char *data, size_t len);
+
+/*
+ * Spare checkpoint directories. A filesystem without a journal (ext4 with
+ * no journal, as on this VM) makes every inode allocation scan past the
+ * inodes freed in the last minutes; reusing a finished container's
+ * directory and files instead of removing them allocates and frees nothing.
+ *
+ * ctr_ckpt_recycle empties <containers>/<id> for reuse and renames it to
+ * `spare` (a name that is not a container ID): "state" is truncated,
+ * "status" renamed to "status.tmp" (the name the next status is written
+ * under, so its inode is reused too). A directory holding anything else is
+ * left alone: -ENOTEMPTY (remove it instead). A stale file a host crash
+ * might bring back under the new name is told apart by the ID both files
+ * carry. 0 or -errno. No heap beyond readdir's.
+ */
+int ctr_ckpt_recycle(int containers_fd, const char *id, const char *spare);
+
+/* Renames spare to <containers>/<id> (never over an existing entry: -EEXIST). 0 or -errno. */
+int ctr_ckpt_claim(int containers_fd, const char *spare, const char *id);
 
 /* Reads a checkpoint file into buf (size n); returns its length, -ENOENT, or -EFBIG. */
 int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "containerizer.h"
+#include "ctr_cgpool.h"
 #include "ctr_cgroup.h"
 #include "runtime/err.h"
 
@@ -54,6 +55,10 @@ struct ctr_seccomp_slot {
 
 #define CTR_SECCOMP_SLOTS 8
 
+/* Spare checkpoint directories a context keeps for reuse (see ctr_ckpt_recycle). */
+#define CTR_CKPT_SPARES 32
+#define CTR_CKPT_SPARE_PREFIX ".spare-"
+
 struct keel_ctr {
 	char *work_dir;		    /* absolute work dir */
 	char *containers_dir;	    /* <work_dir>/containers */
@@ -64,8 +69,11 @@ struct keel_ctr {
 	bool overlay_ok;	    /* the kernel has overlayfs */
 	int containers_fd;	    /* O_DIRECTORY fd of containers_dir */
 	struct ctr_cg_sys cg;	    /* detected cgroup layout */
-	keel_ctr_event_fn on_event; /* event callback, may be NULL */
-	void *event_data;	    /* its argument */
+	struct ctr_cg_pool cg_pool; /* spare cgroup sets (v1) */
+	char ckpt_spare[CTR_CKPT_SPARES][KEEL_CTR_ID_SIZE + 8]; /* spare checkpoint dir names */
+	size_t n_ckpt_spare;					/* entries in ckpt_spare */
+	keel_ctr_event_fn on_event;				/* event callback, may be NULL */
+	void *event_data;					/* its argument */
 	int epfd;		    /* keel_ctr_fd(): pidfds, notify pipes, evfd */
 	int evfd;		    /* eventfd: queued events to deliver */
 	int infd;		    /* inotify for state checkpoints, -1 until needed */
@@ -108,8 +116,19 @@ void ctr_container_queue_exit(struct keel_ctr *ctx, struct ctr_container *c);
  */
 int ctr_container_watch_state(struct keel_ctr *ctx, struct ctr_container *c);
 
-/* Reads <meta_dir>/status into c->status / c->final_usage; -ENOENT when absent. */
-int ctr_container_read_status(struct ctr_container *c, char *errmsg);
+/*
+ * Reads <meta_dir>/status into c->status / c->final_usage (and keeps the
+ * spare cgroup set it names in the pool); -ENOENT when absent.
+ */
+int ctr_container_read_status(struct keel_ctr *ctx, struct ctr_container *c, char *errmsg);
+
+/*
+ * Spare checkpoint dirs: keep `name` (a dir in containers/ with the spare
+ * prefix) for reuse, or remove it when there is no room; true when kept.
+ * Take one (renamed to id) for a launch: 0, or -errno (then mkdir).
+ */
+bool ctr_ckpt_spare_keep(struct keel_ctr *ctx, const char *name);
+int ctr_ckpt_spare_take(struct keel_ctr *ctx, const char *id);
 
 /* The seccomp program for a task whose capabilities can reach `caps` (cached). */
 int ctr_seccomp_get(struct keel_ctr *ctx, uint64_t caps, const struct sock_fprog **out);

@@ -593,6 +593,8 @@ static int plan_build(struct keel_ctr *ctx, const struct keel_ctr_spec *spec, st
 		}
 	}
 	rv = ctr_cg_set_init(&p->cg, &ctx->cg, p->id);
+	if (rv == 0)
+		rv = ctr_cg_pool_plan(&ctx->cg_pool, &ctx->cg, &p->cg, &p->limits, p->id);
 	if (rv < 0) {
 		keel_errno_f(e, rv, "cgroup paths");
 		goto fail;
@@ -667,6 +669,9 @@ static int write_plan(const struct ctr_plan *p, int *fd_out, char *e)
 static void launch_undo(struct keel_ctr *ctx, const struct ctr_plan *p, bool made_sandbox)
 {
 	ctr_remove_tree_at(ctx->containers_fd, p->id);
+	/* No supervisor took the spare set: back to the pool. */
+	if (p->cg.spare != NULL)
+		ctr_cg_pool_put(&ctx->cg_pool, &ctx->cg, p->cg.spare);
 	if (made_sandbox)
 		rmdir(p->sandbox);
 	if (p->image_root != NULL)
@@ -703,7 +708,7 @@ int keel_ctr_launch(struct keel_ctr *ctx, const struct keel_ctr_spec *spec,
 		goto out;
 
 	/* From here on things exist: every failure below undoes them. */
-	if (mkdirat(ctx->containers_fd, p->id, 0700) < 0) {
+	if (ctr_ckpt_spare_take(ctx, p->id) < 0 && mkdirat(ctx->containers_fd, p->id, 0700) < 0) {
 		rv = errno == EEXIST ? keel_errf(e, -EEXIST, "container %s already exists", p->id)
 				     : keel_errno_f(e, -errno, "mkdir %s", c->meta_dir);
 		goto out;

@@ -153,6 +153,8 @@ static void plan_put(struct wire_out *w, const struct ctr_plan *p)
 		put_str(w, p->cg.dir[i]);
 		put_u32(w, p->cg.ctrls[i]);
 	}
+	put_str(w, p->cg.spare);
+	put_str(w, p->cg.pool_as);
 	put(w, &p->limits.cpus, sizeof(p->limits.cpus));
 	put_u64(w, (uint64_t)p->limits.mem_bytes);
 	put_u64(w, (uint64_t)p->limits.pids_max);
@@ -376,6 +378,8 @@ int ctr_plan_decode(const void *buf, size_t len, struct ctr_plan **out)
 		p->cg.ctrls[i] = get_u32(&r);
 		p->cg.n = i + 1;
 	}
+	p->cg.spare = get_str(&r);
+	p->cg.pool_as = get_str(&r);
 	get(&r, &p->limits.cpus, sizeof(p->limits.cpus));
 	p->limits.mem_bytes = (int64_t)get_u64(&r);
 	p->limits.pids_max = (int64_t)get_u64(&r);

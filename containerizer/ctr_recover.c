@@ -60,13 +60,19 @@ static int adopt_state(struct ctr_container *c, const struct ctr_ckpt_state *st)
 }
 
 /* Reads and parses the state file into st (strings in buf). */
-static int read_state(int meta_fd, char *buf, size_t n, struct ctr_ckpt_state *st, char *errmsg)
+static int read_state(int meta_fd, const char *id, char *buf, size_t n, struct ctr_ckpt_state *st,
+		      char *errmsg)
 {
 	int len = ctr_ckpt_read(meta_fd, CTR_CKPT_STATE, buf, n - 1);
+	int rv;
 
 	if (len < 0)
 		return len;
-	return ctr_ckpt_state_parse(buf, (size_t)len, st, errmsg);
+	rv = ctr_ckpt_state_parse(buf, (size_t)len, st, errmsg);
+	if (rv == 0 && strcmp(st->id, id) != 0)
+		return -ESTALE; /* an earlier container's, in a reused dir a host crash rolled back
+				 */
+	return rv;
 }
 
 /* The supervisor is gone without a status: clean up and record the container as lost. */
@@ -96,6 +102,7 @@ static void recover_lost(struct keel_ctr *ctx, struct ctr_container *c, int meta
 			 "the supervisor died without recording a status");
 	/* Record it, so that another recovery tells the same story. */
 	memset(&out, 0, sizeof(out));
+	out.id = c->id;
 	out.reason = KEEL_CTR_REASON_LOST;
 	out.exit_code = -1;
 	out.message = c->status.message;
@@ -129,10 +136,10 @@ static int recover_one(struct keel_ctr *ctx, const char *id, bool *attached)
 	if (rv < 0)
 		goto out;
 	for (;;) {
-		rv = ctr_container_read_status(c, msg);
+		rv = ctr_container_read_status(ctx, c, msg);
 		if (rv == 0) {
 			/* It ended while nobody watched: deliver what the supervisor recorded. */
-			if (read_state(meta_fd, buf, sizeof(buf), &st, msg) == 0)
+			if (read_state(meta_fd, id, buf, sizeof(buf), &st, msg) == 0)
 				adopt_state(c, &st);
 			ctr_container_queue_exit(ctx, c);
 			break;
@@ -146,11 +153,11 @@ static int recover_one(struct keel_ctr *ctx, const char *id, bool *attached)
 			ctr_container_queue_exit(ctx, c);
 			break;
 		}
-		have_state = read_state(meta_fd, buf, sizeof(buf), &st, msg) == 0;
+		have_state = read_state(meta_fd, id, buf, sizeof(buf), &st, msg) == 0;
 		if (!lock_held(lock_fd)) {
 			/* Re-read: the supervisor may have written its status and exited just now.
 			 */
-			if (ctr_container_read_status(c, msg) == 0) {
+			if (ctr_container_read_status(ctx, c, msg) == 0) {
 				ctr_container_queue_exit(ctx, c);
 				if (have_state)
 					adopt_state(c, &st);
@@ -251,6 +258,12 @@ int keel_ctr_recover(struct keel_ctr *ctx, size_t *n_recovered)
 		bool attached;
 		int r;
 
+		if (strncmp(de->d_name, CTR_CKPT_SPARE_PREFIX, strlen(CTR_CKPT_SPARE_PREFIX)) ==
+		    0) {
+			/* A spare dir an earlier context left: reuse it (or remove it). */
+			ctr_ckpt_spare_keep(ctx, de->d_name);
+			continue;
+		}
 		if (!ctr_id_valid(de->d_name) || ctr_find(ctx, de->d_name) != NULL)
 			continue;
 		r = recover_one(ctx, de->d_name, &attached);

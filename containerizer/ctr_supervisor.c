@@ -18,6 +18,7 @@
 #include "ctr_path.h"
 #include "ctr_plan.h"
 #include "ctr_sys.h"
+#include "runtime/alloc.h"
 #include "runtime/err.h"
 #include "runtime/failpoint.h"
 
@@ -111,6 +112,19 @@ static void sup_record_running(struct sup *s)
 	}
 }
 
+/*
+ * True while the context that launched us still listens on the notify pipe.
+ * Spare cgroup sets are only left for a context that is there to reuse or
+ * remove them: once it has closed (or died), ours are removed as without a
+ * pool.
+ */
+static bool sup_caller_listens(const struct sup *s)
+{
+	struct pollfd pfd = {s->p->notify_fd, POLLOUT, 0};
+
+	return s->p->notify_fd >= 0 && poll(&pfd, 1, 0) >= 0 && !(pfd.revents & POLLERR);
+}
+
 /* Writes the final status (durably) and exits: the one way out of the supervisor. */
 _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, const char *message)
 {
@@ -119,6 +133,7 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 	int n, rv;
 
 	memset(&st, 0, sizeof(st));
+	st.id = s->p->id;
 	st.reason = reason;
 	st.exit_code = -1;
 	st.message = message ? message : "";
@@ -145,7 +160,13 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 		else if (reason == KEEL_CTR_REASON_KILLED && st.usage.oom_kills > 0 &&
 			 st.signal == SIGKILL && !s->killed_hard)
 			st.reason = KEEL_CTR_REASON_OOM;
-		st.cgroups_left = ctr_cg_remove(&s->p->cg) < 0;
+		if (!sup_caller_listens(s)) {
+			keel_free(s->p->cg.pool_as);
+			s->p->cg.pool_as = NULL;
+		}
+		rv = ctr_cg_release(&s->p->cg, &st.usage);
+		st.cgroups_left = rv < 0;
+		st.cgroups_pool = rv == 1 ? s->p->cg.pool_as : NULL;
 	}
 	/* Reap anything that was reparented to us (we are a subreaper). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)

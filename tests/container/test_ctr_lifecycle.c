@@ -19,7 +19,8 @@
 #include "runtime/alloc.h"
 #include "runtime/failpoint.h"
 
-static size_t count_entries(const char *dir)
+/* Entries of dir, without . and .. and, with `but_spares`, without spare checkpoint dirs. */
+static size_t count_entries_in(const char *dir, bool but_spares)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -28,7 +29,8 @@ static size_t count_entries(const char *dir)
 	if (d == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    !(but_spares && strncmp(de->d_name, ".spare-", 7) == 0))
 			n++;
 	}
 	closedir(d);
@@ -40,7 +42,7 @@ static size_t count_sandboxes(void)
 	char path[PATH_MAX];
 
 	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/sandboxes", fx.work_dir), (int)sizeof(path));
-	return count_entries(path);
+	return count_entries_in(path, false);
 }
 
 /*
@@ -53,7 +55,8 @@ static void assert_nothing_created_but(size_t sandboxes)
 
 	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/containers", fx.work_dir),
 		      (int)sizeof(path));
-	ASSERT_UINT_EQ(count_entries(path), 0);
+	/* Spare dirs (emptied checkpoints kept for reuse) are not containers. */
+	ASSERT_UINT_EQ(count_entries_in(path, true), 0);
 	ASSERT_UINT_EQ(count_sandboxes(), sandboxes);
 	ASSERT_INT_LT(snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/%s", fx.cg_parent),
 		      (int)sizeof(path));
@@ -619,13 +622,31 @@ TEST(supervisor_killed_means_lost_and_task_dies)
 	fx_cleanup();
 }
 
+/*
+ * A restarted caller (the context is closed): opens a new one on the same
+ * work dir and recovers exactly one container, `id`, which ended lost.
+ */
+static struct keel_ctr_status reopen_recover_one_lost(const char *id)
+{
+	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
+	struct keel_ctr_status st;
+	char msg[256];
+	size_t n;
+
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
+	ASSERT_UINT_EQ(n, 1);
+	ASSERT_OK(keel_ctr_status(fx.ctx, id, &st));
+	ASSERT_INT_EQ(st.state, KEEL_CTR_EXITED);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	return st;
+}
+
 TEST(recover_reports_lost_when_supervisor_died_unwatched)
 {
 	const char *argv[] = {fx_probe(), "sleep", NULL};
 	struct keel_ctr_spec spec = {.argv = argv, .id = "orphan"};
 	struct keel_ctr_status st;
-	char msg[256];
-	size_t n;
 
 	fx_require_root();
 	fx_open();
@@ -638,15 +659,88 @@ TEST(recover_reports_lost_when_supervisor_died_unwatched)
 	ASSERT_OK(kill(st.supervisor_pid, SIGKILL));
 	/* It was our child: reap it, which also proves its lock is released. */
 	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
-	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
-	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
-	ASSERT_OK(keel_ctr_recover(fx.ctx, &n));
-	ASSERT_UINT_EQ(n, 1);
-	ASSERT_OK(keel_ctr_status(fx.ctx, "orphan", &st));
-	ASSERT_INT_EQ(st.state, KEEL_CTR_EXITED);
-	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_LOST);
+	st = reopen_recover_one_lost("orphan");
 	ASSERT_STR_CONTAINS(st.message, "supervisor died");
 	ASSERT_INT_EQ(keel_ctr_process(fx.ctx), 1);
+	fx_cleanup();
+}
+
+static ino_t ino_of(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/%s", dir, name), (int)sizeof(path));
+	TH_CONTEXT("%s", path);
+	ASSERT_OK(stat(path, &st));
+	TH_CONTEXT(NULL);
+	return st.st_ino;
+}
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/%s", dir, name), (int)sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ASSERT_INT_GE(fd, 0);
+	ASSERT_INT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+TEST(checkpoint_dirs_reused_and_stale_files_never_read_as_the_new_container)
+{
+	const char *argv[] = {fx_probe(), "exit", "3", NULL};
+	struct keel_ctr_spec spec = {.argv = argv, .id = "first"};
+	struct keel_ctr_status st;
+	char containers[PATH_MAX], spare[PATH_MAX], msg[256];
+	ino_t ino;
+
+	fx_require_root();
+	fx_open();
+	ASSERT_INT_LT(snprintf(containers, sizeof(containers), "%s/containers", fx.work_dir),
+		      (int)sizeof(containers));
+	fx_launch(&spec);
+	st = fx_wait("first", 20000);
+	ASSERT_INT_EQ(st.exit_code, 3);
+	ino = ino_of(containers, "first");
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, "first"));
+	ASSERT_INT_EQ(ino_of(containers, ".spare-first"), ino);
+
+	/* The next launch takes the same directory; its own status comes back. */
+	argv[2] = "4";
+	spec.id = "second";
+	fx_launch(&spec);
+	ASSERT_INT_EQ(ino_of(containers, "second"), ino);
+	st = fx_wait("second", 20000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
+	ASSERT_INT_EQ(st.exit_code, 4);
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, "second"));
+
+	/*
+	 * A host crash can bring a reused dir back with its last container's
+	 * files (renames and truncations not yet on disk): they name another ID,
+	 * so recovery reports the container lost, never exited 4.
+	 */
+	ASSERT_INT_LT(snprintf(spare, sizeof(spare), "%s/.spare-second", containers),
+		      (int)sizeof(spare));
+	put_file(spare, "status", "version=1\nid=second\nreason=exited\nexit_code=4\n");
+	ASSERT_INT_LT(snprintf(msg, sizeof(msg), "%s/third", containers), (int)sizeof(msg));
+	ASSERT_OK(rename(spare, msg)); /* as if "third" had taken it, then the host crashed */
+	keel_ctr_close(fx.ctx);
+	fx.ctx = NULL;
+	reopen_recover_one_lost("third");
+	ASSERT_INT_EQ(keel_ctr_process(fx.ctx), 1); /* its EXITED event; destroy acts after it */
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, "third"));
+
+	/* Its dir is a spare again; close removes the spares. */
+	ASSERT_INT_EQ(ino_of(containers, ".spare-third"), ino);
+	keel_ctr_close(fx.ctx);
+	fx.ctx = NULL;
+	ASSERT_INT_LT(snprintf(spare, sizeof(spare), "%s/.spare-third", containers),
+		      (int)sizeof(spare));
+	ASSERT_INT_EQ(access(spare, F_OK), -1);
 	fx_cleanup();
 }
 

@@ -1,4 +1,5 @@
 /* Cgroup limits: OOM reported as OOM, fork bomb held at pids.max, CPU, usage, cgroup v2. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,6 +35,126 @@ static void assert_cgroups_gone(const char *id)
 	TH_CONTEXT(NULL);
 }
 
+/* Spare sets of the case's parent in the memory hierarchy (name of the last one in `last`). */
+static int count_spares(char last[256])
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	ASSERT_INT_LT(snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory/%s", fx.cg_parent),
+		      (int)sizeof(dir));
+	d = opendir(dir);
+	ASSERT_NOT_NULL(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".pool-", 6) == 0) {
+			if (last != NULL)
+				snprintf(last, 256, "%s", de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Inode of a cgroup dir in the memory hierarchy: the same dir under another name has the same. */
+static ino_t memcg_ino(const char *name)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	ASSERT_INT_LT(snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory/%s/%s", fx.cg_parent, name),
+		      (int)sizeof(dir));
+	ASSERT_OK(stat(dir, &st));
+	return st.st_ino;
+}
+
+static void read_memcg(const char *id, const char *file, char *buf, size_t n)
+{
+	char path[PATH_MAX];
+
+	ASSERT_INT_LT(
+	    snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/%s/%s/%s", fx.cg_parent, id, file),
+	    (int)sizeof(path));
+	ASSERT_INT_GT(fx_read_file(path, buf, n), 0);
+}
+
+static bool usage_nonzero(void *arg);
+
+TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
+{
+	const char *alloc[] = {fx_probe(), "alloc", "24", NULL};
+	const char *sleeper[] = {fx_probe(), "sleep", NULL};
+	struct keel_ctr_spec spec = {
+	    .argv = alloc, .cpus = 0.5, .mem_bytes = 64 << 20, .pids_max = 10};
+	struct keel_ctr_status st;
+	char id[KEEL_CTR_ID_SIZE], spare[256], buf[64];
+	ino_t ino;
+
+	fx_require_cgroup_v1();
+	fx_open();
+	/* A first container peaks above 24 MiB; its set goes to the pool, not away. */
+	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+	st = fx_wait(id, 60000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
+	ASSERT_INT_EQ(st.exit_code, 0);
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
+	assert_cgroups_gone(id);
+	ASSERT_INT_EQ(count_spares(spare), 1);
+	ino = memcg_ino(spare);
+
+	/* The next one with the same limits gets it: same dir, limits in place, counters reset. */
+	spec.argv = sleeper;
+	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+	ASSERT_TRUE(fx_until(usage_nonzero, id, 20000));
+	ASSERT_INT_EQ(count_spares(NULL), 0);
+	ASSERT_UINT_EQ(memcg_ino(id), ino);
+	read_memcg(id, "memory.limit_in_bytes", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "67108864\n");
+	read_memcg(id, "memory.failcnt", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0\n");
+	read_memcg(id, "memory.max_usage_in_bytes", buf, sizeof(buf));
+	ASSERT_INT_LT(atoll(buf), 16 << 20); /* not the first container's peak */
+	ASSERT_OK(keel_ctr_kill(fx.ctx, id, 0));
+	fx_wait(id, 20000);
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
+	ASSERT_INT_EQ(count_spares(NULL), 1);
+
+	/* Other limits: a new set, with its own limits; the spare stays for later. */
+	spec.mem_bytes = 48 << 20;
+	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+	ASSERT_TRUE(fx_until(usage_nonzero, id, 20000));
+	ASSERT_INT_EQ(count_spares(NULL), 1);
+	read_memcg(id, "memory.limit_in_bytes", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "50331648\n");
+	ASSERT_OK(keel_ctr_kill(fx.ctx, id, 0));
+	fx_wait(id, 20000);
+	ASSERT_INT_EQ(count_spares(NULL), 2);
+
+	/* Close removes the pool. */
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
+	keel_ctr_close(fx.ctx);
+	fx.ctx = NULL;
+	ASSERT_INT_EQ(count_spares(NULL), 0);
+
+	/* A container that ends after its context closed leaves no spare: nobody would reuse it. */
+	struct keel_ctr_config cfg = {.work_dir = fx.work_dir, .cgroup_parent = fx.cg_parent};
+	char msg[256];
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	spec.mem_bytes = 64 << 20;
+	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+	ASSERT_TRUE(fx_until(usage_nonzero, id, 20000));
+	ASSERT_OK(keel_ctr_status(fx.ctx, id, &st));
+	keel_ctr_close(fx.ctx);
+	fx.ctx = NULL;
+	ASSERT_OK(kill(st.task_pid, SIGKILL));
+	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
+	assert_cgroups_gone(id);
+	ASSERT_INT_EQ(count_spares(NULL), 0);
+	fx_cleanup();
+}
+
 TEST(memory_over_limit_is_oom_killed_and_reported)
 {
 	const char *hog[] = {fx_probe(), "alloc", "256", NULL};
@@ -56,6 +177,7 @@ TEST(memory_over_limit_is_oom_killed_and_reported)
 	ASSERT_UINT_GE(u.mem_peak_bytes, 16 << 20);
 	ASSERT_UINT_LE(u.mem_peak_bytes, 32 << 20);
 	assert_cgroups_gone(id);
+	ASSERT_INT_EQ(count_spares(NULL), 0); /* an OOM-killed set is never reused */
 
 	/* Under the limit the same program is fine. */
 	spec.argv = fits;
@@ -120,6 +242,7 @@ static void check_fork_bomb(const char *const *argv, const char *rootfs)
 	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_KILLED);
 	ASSERT_TRUE(st.limits_hit & KEEL_CTR_LIMIT_PIDS);
 	assert_cgroups_gone(id);
+	ASSERT_INT_EQ(count_spares(NULL), 0); /* pids.events cannot be reset: never reused */
 }
 
 TEST(fork_bomb_stops_at_pids_max)

@@ -14,6 +14,7 @@
 
 #include "containerizer.h"
 #include "ctr_caps.h"
+#include "ctr_cgpool.h"
 #include "ctr_cgroup.h"
 #include "ctr_checkpoint.h"
 #include "ctr_layer.h"
@@ -64,6 +65,7 @@ TEST(checkpoint_status_roundtrip)
 	int n;
 
 	memset(&in, 0, sizeof(in));
+	in.id = "c7";
 	in.reason = KEEL_CTR_REASON_OOM;
 	in.exit_code = -1;
 	in.signal = 9;
@@ -74,6 +76,7 @@ TEST(checkpoint_status_roundtrip)
 	n = ctr_ckpt_status_format(buf, sizeof(buf), &in);
 	ASSERT_INT_GT(n, 0);
 	ASSERT_OK(ctr_ckpt_status_parse(buf, (size_t)n, &out, msg));
+	ASSERT_STR_EQ(out.id, "c7");
 	ASSERT_INT_EQ(out.reason, KEEL_CTR_REASON_OOM);
 	ASSERT_INT_EQ(out.exit_code, -1);
 	ASSERT_INT_EQ(out.signal, 9);
@@ -125,6 +128,57 @@ TEST(checkpoint_rejects_malformed)
 	/* An embedded NUL is refused too. */
 	memcpy(buf, "version=1\n\0reason=exited\n", 26);
 	ASSERT_INT_EQ(ctr_ckpt_status_parse(buf, 25, &st, msg), -EINVAL);
+}
+
+TEST(checkpoint_dir_recycled_and_claimed_without_new_inodes)
+{
+	char dir[] = "/tmp/keel-ckpt-XXXXXX", buf[64];
+	struct stat before, after, status_before, status_after;
+	int cfd, dfd, fd;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	cfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(cfd, 0);
+	ASSERT_OK(mkdirat(cfd, "c1", 0700));
+	dfd = openat(cfd, "c1", O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	fd = ctr_ckpt_create(dfd, "state", "version=1\nid=c1\n", 16);
+	ASSERT_INT_GE(fd, 0);
+	close(fd);
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\n", 10, false));
+	ASSERT_OK(fstatat(cfd, "c1", &before, 0));
+	ASSERT_OK(fstatat(dfd, "status", &status_before, 0));
+	close(dfd);
+
+	/* Recycled: the same dir under the spare name, state empty, status now status.tmp. */
+	ASSERT_OK(ctr_ckpt_recycle(cfd, "c1", ".spare-c1"));
+	ASSERT_INT_EQ(faccessat(cfd, "c1", F_OK, 0), -1);
+	ASSERT_OK(fstatat(cfd, ".spare-c1", &after, 0));
+	ASSERT_UINT_EQ(after.st_ino, before.st_ino);
+	/* Claimed by c2: never over an existing entry. */
+	ASSERT_OK(mkdirat(cfd, "busy", 0700));
+	ASSERT_INT_EQ(ctr_ckpt_claim(cfd, ".spare-c1", "busy"), -EEXIST);
+	ASSERT_OK(ctr_ckpt_claim(cfd, ".spare-c1", "c2"));
+	ASSERT_INT_EQ(ctr_ckpt_claim(cfd, ".spare-c1", "c3"), -ENOENT);
+	dfd = openat(cfd, "c2", O_RDONLY | O_DIRECTORY);
+	ASSERT_INT_GE(dfd, 0);
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "state", buf, sizeof(buf)), 0);
+	ASSERT_INT_EQ(ctr_ckpt_read(dfd, "status", buf, sizeof(buf)), -ENOENT);
+	/* The next status is written under status.tmp: the old file's inode again. */
+	ASSERT_OK(ctr_ckpt_write(dfd, "status", "version=1\nid=c2\n", 16, false));
+	ASSERT_OK(fstatat(dfd, "status", &status_after, 0));
+	ASSERT_UINT_EQ(status_after.st_ino, status_before.st_ino);
+
+	/* Anything else in it: left alone, for the caller to remove. */
+	fd = openat(dfd, "other", O_WRONLY | O_CREAT, 0600);
+	ASSERT_INT_GE(fd, 0);
+	close(fd);
+	close(dfd);
+	ASSERT_INT_EQ(ctr_ckpt_recycle(cfd, "c2", ".spare-c2"), -ENOTEMPTY);
+	ASSERT_OK(faccessat(cfd, "c2", F_OK, 0));
+	ASSERT_INT_EQ(ctr_ckpt_recycle(cfd, "missing", ".spare-m"), -ENOENT);
+	close(cfd);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, dir));
 }
 
 TEST(checkpoint_write_is_atomic_and_readable)
@@ -446,6 +500,247 @@ TEST(cgroup_v1_fake_tree_limits_and_usage)
 	ASSERT_UINT_EQ(u.oom_kills, 2);
 	ASSERT_UINT_EQ(u.pids, 3);
 	ASSERT_UINT_EQ(hit, KEEL_CTR_LIMIT_MEMORY);
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
+}
+
+/* A fake v1 tree: <root>/{cpu,memory}/keel, each with a set dir `name` holding the files given. */
+static void fake_v1_set(const char *root, const char *name, char cpu[PATH_MAX], char mem[PATH_MAX])
+{
+	char path[PATH_MAX];
+
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/cpu", root), (int)(sizeof(path)));
+	mkdir(path, 0755);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/cpu/keel", root), (int)(sizeof(path)));
+	mkdir(path, 0755);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/memory", root), (int)(sizeof(path)));
+	mkdir(path, 0755);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/memory/keel", root), (int)(sizeof(path)));
+	mkdir(path, 0755);
+	ASSERT_INT_LT(snprintf(cpu, PATH_MAX, "%s/cpu/keel/%s", root, name), (int)PATH_MAX);
+	ASSERT_INT_LT(snprintf(mem, PATH_MAX, "%s/memory/keel/%s", root, name), (int)PATH_MAX);
+	ASSERT_OK(mkdir(cpu, 0755));
+	ASSERT_OK(mkdir(mem, 0755));
+	put(cpu, "cgroup.procs", "");
+	put(cpu, "cpu.shares", "KEEP");
+	put(cpu, "cpuacct.usage", "7");
+	put(mem, "cgroup.procs", "");
+	put(mem, "memory.limit_in_bytes", "KEEP");
+	put(mem, "memory.usage_in_bytes", "81920\n");
+	put(mem, "memory.max_usage_in_bytes", "9");
+	put(mem, "memory.failcnt", "3");
+	put(mem, "memory.force_empty", "");
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/%s", dir, name), (int)(sizeof(path)));
+	return access(path, F_OK) == 0;
+}
+
+TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
+{
+	char root[] = "/tmp/keel-fakecg-XXXXXX", cpu[PATH_MAX], mem[PATH_MAX], cpu_parent[PATH_MAX],
+	     mem_parent[PATH_MAX], spare_cpu[PATH_MAX], spare_mem[PATH_MAX], path9[PATH_MAX],
+	     buf[64], msg[KEEL_ERRMSG_SIZE] = "";
+	struct ctr_cg_limits lim = {1, 64 << 20, 0};
+	struct keel_ctr_usage u;
+	struct ctr_cg_set set;
+	int procs[CTR_CG_NCTRL];
+	unsigned i, owned;
+
+	ASSERT_NOT_NULL(mkdtemp(root));
+	fake_v1_set(root, ".pool-t-k-old", spare_cpu, spare_mem);
+	ASSERT_INT_LT(snprintf(cpu_parent, sizeof(cpu_parent), "%s/cpu/keel", root),
+		      (int)(sizeof(cpu_parent)));
+	ASSERT_INT_LT(snprintf(mem_parent, sizeof(mem_parent), "%s/memory/keel", root),
+		      (int)(sizeof(mem_parent)));
+	ASSERT_INT_LT(snprintf(cpu, sizeof(cpu), "%s/c1", cpu_parent), (int)(sizeof(cpu)));
+	ASSERT_INT_LT(snprintf(mem, sizeof(mem), "%s/c1", mem_parent), (int)(sizeof(mem)));
+	memset(&set, 0, sizeof(set));
+	set.mode = KEEL_CTR_CGROUP_V1;
+	set.n = 2;
+	set.dir[0] = cpu;
+	set.ctrls[0] = CTR_CG_BIT(CTR_CG_CPU) | CTR_CG_BIT(CTR_CG_CPUACCT);
+	set.dir[1] = mem;
+	set.ctrls[1] = CTR_CG_BIT(CTR_CG_MEMORY);
+	set.spare = ".pool-t-k-old";
+	set.pool_as = ".pool-t-k-c1";
+
+	/* Claimed: renamed in each hierarchy, its limits left as they were (no rewrite). */
+	ASSERT_OK(ctr_cg_create(&set, &lim, procs, &owned, msg));
+	ASSERT_UINT_EQ(owned, 3);
+	for (i = 0; i < set.n; i++)
+		close(procs[i]);
+	ASSERT_FALSE(exists_in(cpu_parent, ".pool-t-k-old"));
+	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-old"));
+	get(cpu, "cpu.shares", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "KEEP");
+	get(mem, "memory.limit_in_bytes", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "KEEP");
+
+	/* Released clean: counters reset, renamed to its pool name, 1. */
+	memset(&u, 0, sizeof(u));
+	ASSERT_INT_EQ(ctr_cg_release(&set, &u), 1);
+	ASSERT_TRUE(exists_in(cpu_parent, ".pool-t-k-c1"));
+	ASSERT_TRUE(exists_in(mem_parent, ".pool-t-k-c1"));
+	ASSERT_FALSE(exists_in(mem_parent, "c1"));
+	ASSERT_INT_LT(snprintf(spare_mem, sizeof(spare_mem), "%s/.pool-t-k-c1", mem_parent),
+		      (int)(sizeof(spare_mem)));
+	ASSERT_INT_LT(snprintf(spare_cpu, sizeof(spare_cpu), "%s/.pool-t-k-c1", cpu_parent),
+		      (int)(sizeof(spare_cpu)));
+	get(spare_mem, "memory.max_usage_in_bytes", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0");
+	get(spare_mem, "memory.failcnt", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0");
+	get(spare_cpu, "cpuacct.usage", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0");
+	get(spare_mem, "memory.force_empty", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, ""); /* 80 KiB left: tolerated, nothing to give back */
+
+	/* Claim it again, then end with an OOM kill: never pooled (the counter cannot be reset). */
+	set.spare = ".pool-t-k-c1";
+	ASSERT_OK(ctr_cg_create(&set, &lim, procs, &owned, msg));
+	for (i = 0; i < set.n; i++)
+		close(procs[i]);
+	u.oom_kills = 1;
+	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0); /* rmdir of a fake dir with files fails */
+	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
+	ASSERT_TRUE(exists_in(mem_parent, "c1"));
+
+	/* Memory that will not go (the fake file keeps its 8 MiB): no reuse; force_empty tried. */
+	u.oom_kills = 0;
+	put(mem, "memory.usage_in_bytes", "8388608\n");
+	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0);
+	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
+	get(mem, "memory.force_empty", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0");
+
+	/* A rename that fails in one hierarchy (a non-empty dir has the name): no spare. */
+	u.oom_kills = 0;
+	put(mem, "memory.usage_in_bytes", "0\n");
+	set.pool_as = ".pool-t-k-c9";
+	ASSERT_INT_LT(snprintf(path9, sizeof(path9), "%s/.pool-t-k-c9", mem_parent),
+		      (int)sizeof(path9));
+	ASSERT_OK(mkdir(path9, 0755));
+	put(path9, "x", "");
+	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0); /* fake dirs with files: rmdir fails */
+	ASSERT_TRUE(exists_in(mem_parent, "c1"));
+
+	/* No pool name (v2, or pooling off): removal as before. */
+	set.pool_as = NULL;
+	set.spare = NULL;
+	put(mem, "memory.usage_in_bytes", "0\n");
+	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0);
+	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
+	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
+}
+
+TEST(cgroup_pool_hands_out_matching_spares_trims_and_removes)
+{
+	char root[] = "/tmp/keel-fakecg-XXXXXX", cpu_m[PATH_MAX], mem_m[PATH_MAX], name[256],
+	     other[256], path[PATH_MAX];
+	struct ctr_cg_limits lim = {1, 64 << 20, 0}, lim2 = {0.5, 64 << 20, 0};
+	struct ctr_cg_pool pool;
+	struct ctr_cg_sys sys;
+	struct ctr_cg_set set;
+	int c;
+
+	ASSERT_NOT_NULL(mkdtemp(root));
+	ASSERT_INT_LT(snprintf(cpu_m, sizeof(cpu_m), "%s/cpu", root), (int)(sizeof(cpu_m)));
+	ASSERT_INT_LT(snprintf(mem_m, sizeof(mem_m), "%s/memory", root), (int)(sizeof(mem_m)));
+	memset(&sys, 0, sizeof(sys));
+	for (c = 0; c < CTR_CG_NCTRL; c++)
+		sys.v1_alias[c] = -1;
+	sys.mode = KEEL_CTR_CGROUP_V1;
+	sys.parent = "keel";
+	sys.v1_mount[CTR_CG_CPU] = cpu_m;
+	sys.v1_mount[CTR_CG_MEMORY] = mem_m;
+	ASSERT_OK(mkdir(cpu_m, 0755));
+	ASSERT_OK(mkdir(mem_m, 0755));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", mem_m), (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+
+	/* Another work dir's spare (and a foreign name) are never adopted or handed out. */
+	ctr_cg_pool_init(&pool, "/elsewhere", 0);
+	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "x1"));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other),
+		      (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", mem_m, other),
+		      (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	ctr_cg_pool_close(&pool, &sys); /* an empty pool's close still removes its leftovers */
+	ASSERT_FALSE(exists_in(path, ""));
+
+	ASSERT_OK(mkdir(path, 0755)); /* the other work dir's spare, again */
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, other),
+		      (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	ctr_cg_pool_init(&pool, "/w", 2);
+	ASSERT_UINT_EQ(pool.max, 2);
+	ctr_cg_pool_put(&pool, &sys, other);
+	ctr_cg_pool_put(&pool, &sys, "c1");
+	ctr_cg_pool_put(&pool, &sys, "../x");
+	ASSERT_UINT_EQ(pool.n, 0);
+
+	/* A leftover of an earlier context on /w is adopted at the first plan and handed out. */
+	ASSERT_OK(ctr_cg_pool_name(name, sizeof(name), pool.token, &lim, "old"));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name), (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	memset(&set, 0, sizeof(set));
+	set.mode = KEEL_CTR_CGROUP_V1;
+	set.n = 1;
+	ASSERT_OK(ctr_cg_pool_plan(&pool, &sys, &set, &lim2, "a"));
+	ASSERT_UINT_EQ(pool.n, 1);
+	ASSERT_NULL(set.spare); /* other limits: no match */
+	ASSERT_NOT_NULL(set.pool_as);
+	ASSERT_TRUE(strstr(set.pool_as, "-a") != NULL);
+	keel_free(set.pool_as);
+	set.pool_as = NULL;
+	ASSERT_OK(ctr_cg_pool_plan(&pool, &sys, &set, &lim, "b"));
+	ASSERT_NOT_NULL(set.spare);
+	ASSERT_STR_EQ(set.spare, name);
+	ASSERT_UINT_EQ(pool.n, 0);
+	keel_free(set.spare);
+	keel_free(set.pool_as);
+
+	/* Past max the oldest spare is removed from the hierarchies; duplicates count once. */
+	ctr_cg_pool_put(&pool, &sys, name);
+	ctr_cg_pool_put(&pool, &sys, name);
+	ASSERT_UINT_EQ(pool.n, 1);
+	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "p2"));
+	ctr_cg_pool_put(&pool, &sys, other);
+	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "p3"));
+	ctr_cg_pool_put(&pool, &sys, other);
+	ASSERT_UINT_EQ(pool.n, 2);
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
+	ASSERT_FALSE(exists_in(path, name));
+
+	/* Close removes every spare of /w, listed or not, and leaves the others'. */
+	ASSERT_OK(ctr_cg_pool_name(name, sizeof(name), pool.token, &lim, "unlisted"));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel/%s", cpu_m, name), (int)(sizeof(path)));
+	ASSERT_OK(mkdir(path, 0755));
+	ctr_cg_pool_close(&pool, &sys);
+	ASSERT_FALSE(exists_in(path, ""));
+	ctr_cg_pool_init(&pool, "/elsewhere", 0);
+	ASSERT_OK(ctr_cg_pool_name(other, sizeof(other), pool.token, &lim, "x1"));
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/keel", cpu_m), (int)(sizeof(path)));
+	ASSERT_TRUE(exists_in(path, other));
+	ctr_cg_pool_close(&pool, &sys);
+	ASSERT_FALSE(exists_in(path, other));
+
+	/* Pooling off: no pool name, nothing handed out. */
+	ctr_cg_pool_init(&pool, "/w", -1);
+	memset(&set, 0, sizeof(set));
+	set.mode = KEEL_CTR_CGROUP_V1;
+	set.n = 1;
+	ASSERT_OK(ctr_cg_pool_plan(&pool, &sys, &set, &lim, "c"));
+	ASSERT_NULL(set.pool_as);
+	ctr_cg_pool_close(&pool, &sys);
 	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
 }
 
