@@ -370,6 +370,17 @@ static int driver_take_update(struct replog *r, const struct replog_update *u)
 		memcpy(p->done, u->done, u->n_done * sizeof(*p->done));
 		p->n_done = u->n_done;
 	}
+	if (!u->sync && p->n_done == 0) {
+		/*
+		 * Messages that depend on no write may leave at once (core.h): the
+		 * writer's WRITE and PROMISE requests and learned notices. Queued
+		 * behind this replica's own replies, they would wait for its
+		 * fdatasync and reach the followers one flush late.
+		 */
+		driver_dispatch(r, p);
+		driver_pending_free(r, p);
+		return 0;
+	}
 	if (r->pend_tail)
 		r->pend_tail->next = p;
 	else
