@@ -40,7 +40,7 @@ struct agent_msg {
 	uint8_t *buf;		       /* the packed message */
 	size_t len;		       /* its length */
 	unsigned backoff_ms;	       /* next retry delay */
-	struct keel_timer *retry;      /* retry timer */
+	struct keel_timer *retry;      /* retry timer, made at the first retry (NULL before) */
 	struct master_origin *origin;  /* the connection of the request in flight, or NULL */
 	struct agent_msg *prev, *next; /* ts->msgs */
 };
@@ -125,6 +125,19 @@ static void msg_free(struct agent_msg *am)
 }
 
 static void msg_try(struct agent_msg *am);
+static void on_retry(struct keel_timer *t, void *arg);
+
+/*
+ * Retries am after its backoff. Most messages are answered 202 at once, so the
+ * timer is made here, at the first retry, not with every message.
+ */
+static void msg_retry_later(struct agent_msg *am)
+{
+	if ((am->retry == NULL && keel_timer_new(am->ts->m->loop, on_retry, am, &am->retry) < 0) ||
+	    keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
+		abort();
+	am->backoff_ms = am->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : am->backoff_ms * 2;
+}
 
 static void msg_done(int err, const struct keel_http_response *resp, void *arg)
 {
@@ -143,9 +156,7 @@ static void msg_done(int err, const struct keel_http_response *resp, void *arg)
 	}
 	KEEL_DEBUG(MASTER_LOG, "%s to agent %s: %s", am->path, am->agent_id,
 		   err < 0 ? strerror(-err) : keel_http_status_text(resp->status));
-	if (keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
-		abort();
-	am->backoff_ms = am->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : am->backoff_ms * 2;
+	msg_retry_later(am);
 }
 
 static void msg_try(struct agent_msg *am)
@@ -166,8 +177,7 @@ static void msg_try(struct agent_msg *am)
 				     (const char *)am->buf, am->len, &cbs, am) < 0) {
 		master_origin_put(m, am->origin);
 		am->origin = NULL;
-		if (keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
-			abort();
+		msg_retry_later(am);
 	}
 }
 
@@ -190,8 +200,6 @@ static void agent_send(struct master_tasks *ts, const char *agent_id, const char
 	am->buf = keel_xmalloc(am->len ? am->len : 1);
 	protobuf_c_message_pack(msg, am->buf);
 	am->backoff_ms = RETRY_FIRST_MS;
-	if (keel_timer_new(ts->m->loop, on_retry, am, &am->retry) < 0)
-		abort();
 	am->next = ts->msgs;
 	if (ts->msgs)
 		ts->msgs->prev = am;
@@ -297,14 +305,23 @@ struct master_task *master_tasks_of(const struct master *m, const char *framewor
 struct master_task *master_task_find(const struct master *m, const char *framework_id,
 				     const char *task_id)
 {
-	char *k;
+	char small[256], *k = small;
+	size_t a, b;
 	struct master_task *t;
 
 	if (m->tasks == NULL)
 		return NULL;
-	k = task_key(framework_id, task_id);
+	/* Called for every update and acknowledgement: the key on the stack when it fits. */
+	a = strlen(framework_id);
+	b = strlen(task_id);
+	if (a + b + 2 > sizeof(small))
+		k = keel_xmalloc(a + b + 2);
+	memcpy(k, framework_id, a);
+	k[a] = '\x1f';
+	memcpy(k + a + 1, task_id, b + 1);
 	t = keel_hmap_get(&m->tasks->by_key, k);
-	keel_free(k);
+	if (k != small)
+		keel_free(k);
 	return t;
 }
 
@@ -745,9 +762,6 @@ static void on_status(struct keel_http_req *req, void *arg)
 		t->task->status_update_uuid.data = keel_xmalloc(su->status->uuid.len + 1);
 		memcpy(t->task->status_update_uuid.data, su->status->uuid.data,
 		       su->status->uuid.len);
-		if (t->last)
-			keel_pbjson_free(&t->last->base);
-		t->last = (Mesos__V1__TaskStatus *)master_pb_copy(&su->status->base);
 		if (terminal(newest))
 			task_recover(ts, t);
 	}
@@ -755,6 +769,13 @@ static void on_status(struct keel_http_req *req, void *arg)
 	if (fw != NULL && fw->stream != NULL) {
 		send_update(fw, su->status);
 		ts->stats.forwarded++;
+	}
+	if (t != NULL) {
+		/* The decoded status becomes the task's latest: moved, not copied. */
+		if (t->last)
+			keel_pbjson_free(&t->last->base);
+		t->last = su->status;
+		su->status = NULL;
 	}
 	status_answer(req, 202, NULL);
 out:
@@ -1011,7 +1032,7 @@ void master_tasks_free(struct master *m)
 		am->prev = am->next = NULL;
 		if (am->origin == NULL)
 			msg_free(am); /* waiting to retry; else its callback frees it */
-		else
+		else if (am->retry != NULL)
 			keel_timer_stop(am->retry);
 	}
 	while (keel_hmap_next(&ts->by_key, &pos, &key, &value)) {
