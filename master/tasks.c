@@ -19,6 +19,7 @@
 #include "runtime/http_server.h"
 #include "runtime/log.h"
 #include "runtime/pbjson.h"
+#include "runtime/util.h"
 #include "sched.h"
 
 #define PROTOBUF_TYPE "application/x-protobuf"
@@ -433,7 +434,40 @@ static struct allocator_res *task_res(struct master *m, Mesos__V1__Resource *con
 	return r;
 }
 
-/* Records and sends one task (or a group's tasks with one RunTask). */
+/*
+ * The Task the master keeps for ti: the fields it shares with ti are moved out
+ * of ti (the decoded call, freed when the call is done: its free skips the
+ * NULLs left behind), the rest is new. No pack/unpack copy per task.
+ */
+static Mesos__V1__Task *task_from_info(const struct master_framework *fw, Mesos__V1__TaskInfo *ti,
+				       const Mesos__V1__ExecutorID *executor_id)
+{
+	Mesos__V1__Task *task = keel_xmalloc(sizeof(*task));
+	Mesos__V1__FrameworkID *fid = keel_xmalloc(sizeof(*fid));
+
+	mesos__v1__task__init(task);
+	mesos__v1__framework_id__init(fid);
+	fid->value = keel_xstrdup(fw->id);
+	task->framework_id = fid;
+	task->state = MESOS__V1__TASK_STATE__TASK_STAGING;
+	task->user = fw->info->user ? keel_xstrdup(fw->info->user) : NULL;
+	if (executor_id != NULL)
+		task->executor_id = (Mesos__V1__ExecutorID *)master_pb_copy(&executor_id->base);
+	task->name = keel_steal_ptr(&ti->name);
+	task->task_id = keel_steal_ptr(&ti->task_id);
+	task->agent_id = keel_steal_ptr(&ti->agent_id);
+	task->labels = keel_steal_ptr(&ti->labels);
+	task->kill_policy = keel_steal_ptr(&ti->kill_policy);
+	task->resources = keel_steal_ptr(&ti->resources);
+	task->n_resources = ti->n_resources;
+	ti->n_resources = 0;
+	return task;
+}
+
+/*
+ * Sends one task (or a group's tasks with one RunTask) and records it; the
+ * TaskInfos are moved from (task_from_info) once the RunTask is packed.
+ */
 static void launch(struct master_tasks *ts, struct master_framework *fw, struct master_agent *a,
 		   const char *role, Mesos__V1__TaskInfo *const *tis, size_t n,
 		   struct allocator_res *const *res, Mesos__V1__ExecutorInfo *executor,
@@ -443,27 +477,6 @@ static void launch(struct master_tasks *ts, struct master_framework *fw, struct 
 	Keel__Agent__RunTask rt = KEEL__AGENT__RUN_TASK__INIT;
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 
-	for (size_t i = 0; i < n; i++) {
-		const Mesos__V1__TaskInfo *ti = tis[i];
-		Mesos__V1__Task task = MESOS__V1__TASK__INIT;
-		Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-
-		fid.value = fw->id;
-		task.name = ti->name;
-		task.task_id = ti->task_id;
-		task.framework_id = &fid;
-		task.executor_id = executor ? executor->executor_id
-					    : (ti->executor ? ti->executor->executor_id : NULL);
-		task.agent_id = ti->agent_id;
-		task.state = MESOS__V1__TASK_STATE__TASK_STAGING;
-		task.n_resources = ti->n_resources;
-		task.resources = ti->resources;
-		task.labels = ti->labels;
-		task.kill_policy = ti->kill_policy;
-		task.user = fw->info->user;
-		task_add(ts, (Mesos__V1__Task *)master_pb_copy(&task.base), role, res[i]);
-		ts->stats.launched++;
-	}
 	aid.value = a->id;
 	rt.agent_id = &aid;
 	rt.epoch = m->epoch;
@@ -475,6 +488,14 @@ static void launch(struct master_tasks *ts, struct master_framework *fw, struct 
 		rt.task = tis[0];
 	}
 	agent_send(ts, a->id, "/internal/master/run_task", &rt.base);
+	for (size_t i = 0; i < n; i++) {
+		Mesos__V1__TaskInfo *ti = tis[i];
+		const Mesos__V1__ExecutorID *eid =
+		    executor ? executor->executor_id
+			     : (ti->executor ? ti->executor->executor_id : NULL);
+		task_add(ts, task_from_info(fw, ti, eid), role, res[i]);
+		ts->stats.launched++;
+	}
 }
 
 /* Every task of every LAUNCH / LAUNCH_GROUP gets state with reason and message. */
@@ -503,7 +524,7 @@ static void refuse_all(struct master_tasks *ts, struct master_framework *fw,
 }
 
 void master_tasks_accept(struct master *m, struct master_framework *fw,
-			 const Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req)
+			 Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req)
 {
 	struct master_tasks *ts = m->tasks;
 	struct allocator *al = master_offers_allocator(m);
