@@ -205,6 +205,24 @@ static void call_done(int err, const struct keel_http_response *resp, void *arg)
 			 err ? "" : resp->body);
 }
 
+/* Appends call to body in protobuf or JSON. */
+static void encode_call(bool protobuf, const Mesos__V1__Scheduler__Call *call,
+			struct keel_buf *body)
+{
+	char errmsg[KEEL_ERRMSG_SIZE];
+
+	if (protobuf) {
+		size_t n = protobuf_c_message_get_packed_size(&call->base);
+		if (keel_buf_reserve(body, n + 1) < 0)
+			abort();
+		protobuf_c_message_pack(&call->base, (uint8_t *)keel_buf_wptr(body));
+		keel_buf_commit(body, n);
+	} else if (keel_pbjson_write(body, &call->base, errmsg) < 0) {
+		fprintf(stderr, "keel-launch-bench: %s\n", errmsg);
+		abort();
+	}
+}
+
 /* Sends a Call in the framework's encoding on its call connection. */
 static void send_call(struct fw *f, Mesos__V1__Scheduler__Call *call)
 {
@@ -212,20 +230,10 @@ static void send_call(struct fw *f, Mesos__V1__Scheduler__Call *call)
 	const char *headers[] = {"Mesos-Stream-Id", f->stream_id, NULL};
 	struct keel_buf body = KEEL_BUF_INIT;
 	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-	char errmsg[KEEL_ERRMSG_SIZE];
 
 	fid.value = f->id;
 	call->framework_id = &fid;
-	if (f->protobuf) {
-		size_t n = protobuf_c_message_get_packed_size(&call->base);
-		if (keel_buf_reserve(&body, n + 1) < 0)
-			abort();
-		protobuf_c_message_pack(&call->base, (uint8_t *)keel_buf_wptr(&body));
-		keel_buf_commit(&body, n);
-	} else if (keel_pbjson_write(&body, &call->base, errmsg) < 0) {
-		fprintf(stderr, "keel-launch-bench: %s\n", errmsg);
-		abort();
-	}
+	encode_call(f->protobuf, call, &body);
 	if (keel_http_client_request(f->calls, "POST", "/api/v1/scheduler", headers,
 				     f->protobuf ? "application/x-protobuf" : "application/json",
 				     keel_buf_rptr(&body), keel_buf_size(&body), &cbs, f->b) < 0)
@@ -473,15 +481,7 @@ static void subscribe(struct bench *b, struct fw *f)
 	call.has_type = true;
 	call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
 	call.subscribe = &sub;
-	if (f->protobuf) {
-		size_t n = protobuf_c_message_get_packed_size(&call.base);
-		if (keel_buf_reserve(&body, n + 1) < 0)
-			abort();
-		protobuf_c_message_pack(&call.base, (uint8_t *)keel_buf_wptr(&body));
-		keel_buf_commit(&body, n);
-	} else if (keel_pbjson_write(&body, &call.base, errmsg) < 0) {
-		abort();
-	}
+	encode_call(f->protobuf, &call, &body);
 	keel_recordio_decoder_init(&f->dec, 64u << 20);
 	if (keel_http_client_new(b->loop, "127.0.0.1", b->port, &cc, &f->stream, errmsg) < 0 ||
 	    keel_http_client_new(b->loop, "127.0.0.1", b->port, &cc, &f->calls, errmsg) < 0 ||
