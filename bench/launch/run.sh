@@ -35,7 +35,7 @@ for r in $(seq 1 "$runs"); do
 		p99[$m]+="$(echo "$out" | sed -n 's/.*p99=\([0-9.]*\) ms.*/\1/p') "
 	done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -n | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'; }
 echo "== medians of $runs (tasks/s to RUNNING | master CPU us/task | master RSS bytes/task | accept-to-running p50 / p99 ms)"
 for m in "${masters[@]}"; do
 	printf '%s: %s tasks/s | %s us/task | %s B/task | %s / %s ms   (runs: %s)\n' "$m" \
