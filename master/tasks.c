@@ -36,9 +36,9 @@ struct fw_tasks {
 /* A message to an agent, retried until 202 or the agent leaves. */
 struct agent_msg {
 	struct master_tasks *ts;       /* owner; NULL once the owner is gone */
-	char *agent_id;		       /* to whom */
+	char *agent_id;		       /* to whom (in the same allocation as this struct) */
 	const char *path;	       /* where (static) */
-	uint8_t *buf;		       /* the packed message */
+	uint8_t *buf;		       /* the packed message (same allocation, after agent_id) */
 	size_t len;		       /* its length */
 	unsigned backoff_ms;	       /* next retry delay */
 	struct keel_timer *retry;      /* retry timer, made at the first retry (NULL before) */
@@ -120,9 +120,7 @@ static void msg_free(struct agent_msg *am)
 			am->next->prev = am->prev;
 	}
 	keel_timer_free(am->retry);
-	keel_free(am->agent_id);
-	keel_free(am->buf);
-	keel_free(am);
+	keel_free(am); /* agent_id and buf with it */
 }
 
 static void msg_try(struct agent_msg *am);
@@ -192,13 +190,16 @@ static void on_retry(struct keel_timer *t, void *arg)
 static void agent_send(struct master_tasks *ts, const char *agent_id, const char *path,
 		       const ProtobufCMessage *msg)
 {
-	struct agent_msg *am = keel_xcalloc(1, sizeof(*am));
+	size_t id_len = strlen(agent_id), len = protobuf_c_message_get_packed_size(msg);
+	/* One allocation per message: the struct, the agent ID, the packed message. */
+	struct agent_msg *am = keel_xcalloc(1, sizeof(*am) + id_len + 1 + len);
 
 	am->ts = ts;
-	am->agent_id = keel_xstrdup(agent_id);
+	am->agent_id = (char *)(am + 1);
+	memcpy(am->agent_id, agent_id, id_len + 1);
 	am->path = path;
-	am->len = protobuf_c_message_get_packed_size(msg);
-	am->buf = keel_xmalloc(am->len ? am->len : 1);
+	am->len = len;
+	am->buf = (uint8_t *)am->agent_id + id_len + 1;
 	protobuf_c_message_pack(msg, am->buf);
 	am->backoff_ms = RETRY_FIRST_MS;
 	am->next = ts->msgs;
