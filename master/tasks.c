@@ -19,6 +19,7 @@
 #include "runtime/http_server.h"
 #include "runtime/log.h"
 #include "runtime/pbjson.h"
+#include "runtime/util.h"
 #include "sched.h"
 
 #define PROTOBUF_TYPE "application/x-protobuf"
@@ -35,12 +36,12 @@ struct fw_tasks {
 /* A message to an agent, retried until 202 or the agent leaves. */
 struct agent_msg {
 	struct master_tasks *ts;       /* owner; NULL once the owner is gone */
-	char *agent_id;		       /* to whom */
+	char *agent_id;		       /* to whom (in the same allocation as this struct) */
 	const char *path;	       /* where (static) */
-	uint8_t *buf;		       /* the packed message */
+	uint8_t *buf;		       /* the packed message (same allocation, after agent_id) */
 	size_t len;		       /* its length */
 	unsigned backoff_ms;	       /* next retry delay */
-	struct keel_timer *retry;      /* retry timer */
+	struct keel_timer *retry;      /* retry timer, made at the first retry (NULL before) */
 	struct master_origin *origin;  /* the connection of the request in flight, or NULL */
 	struct agent_msg *prev, *next; /* ts->msgs */
 };
@@ -119,12 +120,23 @@ static void msg_free(struct agent_msg *am)
 			am->next->prev = am->prev;
 	}
 	keel_timer_free(am->retry);
-	keel_free(am->agent_id);
-	keel_free(am->buf);
-	keel_free(am);
+	keel_free(am); /* agent_id and buf with it */
 }
 
 static void msg_try(struct agent_msg *am);
+static void on_retry(struct keel_timer *t, void *arg);
+
+/*
+ * Retries am after its backoff. Most messages are answered 202 at once, so the
+ * timer is made here, at the first retry, not with every message.
+ */
+static void msg_retry_later(struct agent_msg *am)
+{
+	if ((am->retry == NULL && keel_timer_new(am->ts->m->loop, on_retry, am, &am->retry) < 0) ||
+	    keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
+		abort();
+	am->backoff_ms = am->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : am->backoff_ms * 2;
+}
 
 static void msg_done(int err, const struct keel_http_response *resp, void *arg)
 {
@@ -143,9 +155,7 @@ static void msg_done(int err, const struct keel_http_response *resp, void *arg)
 	}
 	KEEL_DEBUG(MASTER_LOG, "%s to agent %s: %s", am->path, am->agent_id,
 		   err < 0 ? strerror(-err) : keel_http_status_text(resp->status));
-	if (keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
-		abort();
-	am->backoff_ms = am->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : am->backoff_ms * 2;
+	msg_retry_later(am);
 }
 
 static void msg_try(struct agent_msg *am)
@@ -166,8 +176,7 @@ static void msg_try(struct agent_msg *am)
 				     (const char *)am->buf, am->len, &cbs, am) < 0) {
 		master_origin_put(m, am->origin);
 		am->origin = NULL;
-		if (keel_timer_start(am->retry, am->backoff_ms, 0) < 0)
-			abort();
+		msg_retry_later(am);
 	}
 }
 
@@ -181,17 +190,18 @@ static void on_retry(struct keel_timer *t, void *arg)
 static void agent_send(struct master_tasks *ts, const char *agent_id, const char *path,
 		       const ProtobufCMessage *msg)
 {
-	struct agent_msg *am = keel_xcalloc(1, sizeof(*am));
+	size_t id_len = strlen(agent_id), len = protobuf_c_message_get_packed_size(msg);
+	/* One allocation per message: the struct, the agent ID, the packed message. */
+	struct agent_msg *am = keel_xcalloc(1, sizeof(*am) + id_len + 1 + len);
 
 	am->ts = ts;
-	am->agent_id = keel_xstrdup(agent_id);
+	am->agent_id = (char *)(am + 1);
+	memcpy(am->agent_id, agent_id, id_len + 1);
 	am->path = path;
-	am->len = protobuf_c_message_get_packed_size(msg);
-	am->buf = keel_xmalloc(am->len ? am->len : 1);
+	am->len = len;
+	am->buf = (uint8_t *)am->agent_id + id_len + 1;
 	protobuf_c_message_pack(msg, am->buf);
 	am->backoff_ms = RETRY_FIRST_MS;
-	if (keel_timer_new(ts->m->loop, on_retry, am, &am->retry) < 0)
-		abort();
 	am->next = ts->msgs;
 	if (ts->msgs)
 		ts->msgs->prev = am;
@@ -297,14 +307,23 @@ struct master_task *master_tasks_of(const struct master *m, const char *framewor
 struct master_task *master_task_find(const struct master *m, const char *framework_id,
 				     const char *task_id)
 {
-	char *k;
+	char small[256], *k = small;
+	size_t a, b;
 	struct master_task *t;
 
 	if (m->tasks == NULL)
 		return NULL;
-	k = task_key(framework_id, task_id);
+	/* Called for every update and acknowledgement: the key on the stack when it fits. */
+	a = strlen(framework_id);
+	b = strlen(task_id);
+	if (a + b + 2 > sizeof(small))
+		k = keel_xmalloc(a + b + 2);
+	memcpy(k, framework_id, a);
+	k[a] = '\x1f';
+	memcpy(k + a + 1, task_id, b + 1);
 	t = keel_hmap_get(&m->tasks->by_key, k);
-	keel_free(k);
+	if (k != small)
+		keel_free(k);
 	return t;
 }
 
@@ -416,7 +435,40 @@ static struct allocator_res *task_res(struct master *m, Mesos__V1__Resource *con
 	return r;
 }
 
-/* Records and sends one task (or a group's tasks with one RunTask). */
+/*
+ * The Task the master keeps for ti: the fields it shares with ti are moved out
+ * of ti (the decoded call, freed when the call is done: its free skips the
+ * NULLs left behind), the rest is new. No pack/unpack copy per task.
+ */
+static Mesos__V1__Task *task_from_info(const struct master_framework *fw, Mesos__V1__TaskInfo *ti,
+				       const Mesos__V1__ExecutorID *executor_id)
+{
+	Mesos__V1__Task *task = keel_xmalloc(sizeof(*task));
+	Mesos__V1__FrameworkID *fid = keel_xmalloc(sizeof(*fid));
+
+	mesos__v1__task__init(task);
+	mesos__v1__framework_id__init(fid);
+	fid->value = keel_xstrdup(fw->id);
+	task->framework_id = fid;
+	task->state = MESOS__V1__TASK_STATE__TASK_STAGING;
+	task->user = fw->info->user ? keel_xstrdup(fw->info->user) : NULL;
+	if (executor_id != NULL)
+		task->executor_id = (Mesos__V1__ExecutorID *)master_pb_copy(&executor_id->base);
+	task->name = keel_steal_ptr(&ti->name);
+	task->task_id = keel_steal_ptr(&ti->task_id);
+	task->agent_id = keel_steal_ptr(&ti->agent_id);
+	task->labels = keel_steal_ptr(&ti->labels);
+	task->kill_policy = keel_steal_ptr(&ti->kill_policy);
+	task->resources = keel_steal_ptr(&ti->resources);
+	task->n_resources = ti->n_resources;
+	ti->n_resources = 0;
+	return task;
+}
+
+/*
+ * Sends one task (or a group's tasks with one RunTask) and records it; the
+ * TaskInfos are moved from (task_from_info) once the RunTask is packed.
+ */
 static void launch(struct master_tasks *ts, struct master_framework *fw, struct master_agent *a,
 		   const char *role, Mesos__V1__TaskInfo *const *tis, size_t n,
 		   struct allocator_res *const *res, Mesos__V1__ExecutorInfo *executor,
@@ -426,27 +478,6 @@ static void launch(struct master_tasks *ts, struct master_framework *fw, struct 
 	Keel__Agent__RunTask rt = KEEL__AGENT__RUN_TASK__INIT;
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 
-	for (size_t i = 0; i < n; i++) {
-		const Mesos__V1__TaskInfo *ti = tis[i];
-		Mesos__V1__Task task = MESOS__V1__TASK__INIT;
-		Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-
-		fid.value = fw->id;
-		task.name = ti->name;
-		task.task_id = ti->task_id;
-		task.framework_id = &fid;
-		task.executor_id = executor ? executor->executor_id
-					    : (ti->executor ? ti->executor->executor_id : NULL);
-		task.agent_id = ti->agent_id;
-		task.state = MESOS__V1__TASK_STATE__TASK_STAGING;
-		task.n_resources = ti->n_resources;
-		task.resources = ti->resources;
-		task.labels = ti->labels;
-		task.kill_policy = ti->kill_policy;
-		task.user = fw->info->user;
-		task_add(ts, (Mesos__V1__Task *)master_pb_copy(&task.base), role, res[i]);
-		ts->stats.launched++;
-	}
 	aid.value = a->id;
 	rt.agent_id = &aid;
 	rt.epoch = m->epoch;
@@ -458,6 +489,14 @@ static void launch(struct master_tasks *ts, struct master_framework *fw, struct 
 		rt.task = tis[0];
 	}
 	agent_send(ts, a->id, "/internal/master/run_task", &rt.base);
+	for (size_t i = 0; i < n; i++) {
+		Mesos__V1__TaskInfo *ti = tis[i];
+		const Mesos__V1__ExecutorID *eid =
+		    executor ? executor->executor_id
+			     : (ti->executor ? ti->executor->executor_id : NULL);
+		task_add(ts, task_from_info(fw, ti, eid), role, res[i]);
+		ts->stats.launched++;
+	}
 }
 
 /* Every task of every LAUNCH / LAUNCH_GROUP gets state with reason and message. */
@@ -486,7 +525,7 @@ static void refuse_all(struct master_tasks *ts, struct master_framework *fw,
 }
 
 void master_tasks_accept(struct master *m, struct master_framework *fw,
-			 const Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req)
+			 Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req)
 {
 	struct master_tasks *ts = m->tasks;
 	struct allocator *al = master_offers_allocator(m);
@@ -745,9 +784,6 @@ static void on_status(struct keel_http_req *req, void *arg)
 		t->task->status_update_uuid.data = keel_xmalloc(su->status->uuid.len + 1);
 		memcpy(t->task->status_update_uuid.data, su->status->uuid.data,
 		       su->status->uuid.len);
-		if (t->last)
-			keel_pbjson_free(&t->last->base);
-		t->last = (Mesos__V1__TaskStatus *)master_pb_copy(&su->status->base);
 		if (terminal(newest))
 			task_recover(ts, t);
 	}
@@ -755,6 +791,13 @@ static void on_status(struct keel_http_req *req, void *arg)
 	if (fw != NULL && fw->stream != NULL) {
 		send_update(fw, su->status);
 		ts->stats.forwarded++;
+	}
+	if (t != NULL) {
+		/* The decoded status becomes the task's latest: moved, not copied. */
+		if (t->last)
+			keel_pbjson_free(&t->last->base);
+		t->last = su->status;
+		su->status = NULL;
 	}
 	status_answer(req, 202, NULL);
 out:
@@ -1011,7 +1054,7 @@ void master_tasks_free(struct master *m)
 		am->prev = am->next = NULL;
 		if (am->origin == NULL)
 			msg_free(am); /* waiting to retry; else its callback frees it */
-		else
+		else if (am->retry != NULL)
 			keel_timer_stop(am->retry);
 	}
 	while (keel_hmap_next(&ts->by_key, &pos, &key, &value)) {

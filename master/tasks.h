@@ -56,9 +56,12 @@ struct master_task *master_task_find(const struct master *m, const char *framewo
  * itself: ACCEPT 202 (invalid tasks get TASK_ERROR / TASK_DROPPED / TASK_LOST
  * updates, as Mesos), or 501 for operations keel does not support yet
  * (RESERVE, UNRESERVE, CREATE, DESTROY, ...: nothing changes); the others 202.
+ * ACCEPT moves fields out of the TaskInfos it launches (name, IDs, resources,
+ * labels, kill policy become the master's Task; NULL is left behind): acc must
+ * be a decoded call that is only freed (keel_pbjson_free) afterwards.
  */
 void master_tasks_accept(struct master *m, struct master_framework *fw,
-			 const Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req);
+			 Mesos__V1__Scheduler__Call__Accept *acc, struct keel_http_req *req);
 void master_tasks_acknowledge(struct master *m, struct master_framework *fw,
 			      const Mesos__V1__Scheduler__Call__Acknowledge *ack);
 void master_tasks_kill(struct master *m, struct master_framework *fw,

@@ -26,6 +26,10 @@ struct agent_log {
 	uint8_t last_ack[16];		      /* uuid of the last StatusAck */
 	size_t last_ack_len;		      /* its length */
 	unsigned bad;			      /* messages that did not decode */
+	unsigned fail_run;		      /* RunTask is answered 503 while this is > 0 */
+	unsigned refused_run;		      /* RunTasks answered 503 */
+	size_t last_group_n;		      /* tasks in the last RunTask's group, 0 if none */
+	char last_executor[64];		      /* executor ID of the last RunTask's executor */
 };
 
 static void on_run(struct keel_http_req *req, void *arg)
@@ -35,6 +39,12 @@ static void on_run(struct keel_http_req *req, void *arg)
 	const char *b = keel_http_req_body(req, &len);
 	Keel__Agent__RunTask *rt = NULL;
 
+	if (l->fail_run > 0) {
+		l->fail_run--;
+		l->refused_run++;
+		keel_http_respond_text(req, 503, "not now");
+		return;
+	}
 	if (keel_pbjson_unpack(&keel__agent__run_task__descriptor, b, len, (ProtobufCMessage **)&rt,
 			       NULL) < 0) {
 		l->bad++;
@@ -43,6 +53,9 @@ static void on_run(struct keel_http_req *req, void *arg)
 		if (rt->task != NULL)
 			snprintf(l->last_run_task, sizeof(l->last_run_task), "%s",
 				 rt->task->task_id->value);
+		l->last_group_n = rt->task_group ? rt->task_group->n_tasks : 0;
+		snprintf(l->last_executor, sizeof(l->last_executor), "%s",
+			 rt->executor ? rt->executor->executor_id->value : "");
 		keel_pbjson_free(&rt->base);
 	}
 	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
@@ -646,6 +659,153 @@ TEST(partitioned_agent_tasks_lost_then_reconciled_truthfully)
 				  MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
 			      5000));
 	ASSERT_INT_EQ(update_of(&s, "p1")->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	sc_close(&s);
+	free(agent);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+/*
+ * A RunTask the agent refuses (503) is resent until it answers 202; and a task
+ * whose key does not fit master_task_find's stack buffer is found all the
+ * same, its latest status (the decoded update, kept without a copy) answering
+ * reconciliation.
+ */
+TEST(agent_message_retried_and_long_task_id)
+{
+	struct fx f;
+	struct master *m;
+	struct sc_stream s;
+	struct agent_log l;
+	char *agent, offer[128], id[301], t1[2048], json[2048];
+	const Mesos__V1__TaskStatus *st;
+	struct master_task *t;
+	struct master_task_stats stats;
+
+	fx_init(&f);
+	agent_routes(&f, &l);
+	l.fail_run = 2;
+	m = start_leader(&f);
+	agent = register_rich_agent(&f, m, "host-one");
+	sc_subscribe(&f, m->port, FW_INFO, false, &s);
+	sc_wait_subscribed(&f, &s);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
+	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	memset(id, 'x', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	task_json(t1, sizeof(t1), id, agent, 1, CMD);
+	do_accept(&f, m, &s, offer, t1, NULL);
+	/* Two refusals, then the third try lands (100 ms, then 200 ms later). */
+	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 20000));
+	ASSERT_UINT_EQ(l.refused_run, 2);
+	ASSERT_TRUE(l.last_run_task[0] == 'x'); /* (cut to the log's 63 characters) */
+	master_tasks_stats(m, &stats);
+	ASSERT_UINT_EQ(stats.agent_messages, 3);
+	ASSERT_UINT_EQ(stats.launched, 1);
+
+	t = master_task_find(m, s.framework_id, id);
+	ASSERT_NOT_NULL(t);
+	ASSERT_NULL(t->last);
+	agent_update(&f, m, agent, s.framework_id, id, MESOS__V1__TASK_STATE__TASK_RUNNING, 9, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, id) != NULL, 5000));
+	ASSERT_INT_EQ(t->task->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	ASSERT_NOT_NULL(t->last);
+	ASSERT_INT_EQ(t->last->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	ASSERT_TRUE(t->last->has_uuid && t->last->uuid.len == 16 && t->last->uuid.data[0] == 9);
+	ASSERT_STR_EQ(t->last->task_id->value, id);
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
+		 "\"tasks\":[{\"task_id\":{\"value\":\"%s\"}}]}}",
+		 s.framework_id, id);
+	call(&f, m, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, updates_of(&s, id) == 2, 5000));
+	st = update_of(&s, id);
+	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
+	ASSERT_INT_EQ(st->source, MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER);
+	ASSERT_FALSE(st->has_uuid);
+	ASSERT_UINT_EQ(l.bad, 0);
+	sc_close(&s);
+	free(agent);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+/*
+ * LAUNCH_GROUP: one RunTask with the group and its executor; the master's
+ * Tasks (their fields moved out of the decoded call) keep name, IDs, executor
+ * ID, labels, kill policy, resources and user, and the views show them.
+ */
+TEST(launch_group_tasks_keep_their_fields)
+{
+	struct fx f;
+	struct master *m;
+	struct sc_stream s;
+	struct agent_log l;
+	char *agent, offer[128], json[4096];
+	struct master_task *t;
+
+	fx_init(&f);
+	agent_routes(&f, &l);
+	m = start_leader(&f);
+	agent = register_rich_agent(&f, m, "host-one");
+	sc_subscribe(&f, m->port, FW_INFO, true, &s);
+	sc_wait_subscribed(&f, &s);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
+	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+	    "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH_GROUP\","
+	    "\"launch_group\":{\"executor\":{\"type\":\"DEFAULT\",\"executor_id\":{\"value\":"
+	    "\"e1\"},\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
+	    "\"value\":0.5}}]},\"task_group\":{\"tasks\":["
+	    "{\"name\":\"g-one\",\"task_id\":{\"value\":\"g1\"},\"agent_id\":{\"value\":\"%s\"},"
+	    "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}],"
+	    "\"labels\":{\"labels\":[{\"key\":\"k\",\"value\":\"v\"}]},"
+	    "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":5}}},"
+	    "{\"name\":\"g-two\",\"task_id\":{\"value\":\"g2\"},\"agent_id\":{\"value\":\"%s\"},"
+	    "\"resources\":[{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":32}}]}"
+	    "]}}}]}}",
+	    s.framework_id, offer, agent, agent);
+	call(&f, m, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 5000));
+	ASSERT_UINT_EQ(l.last_group_n, 2);
+	ASSERT_STR_EQ(l.last_executor, "e1");
+	ASSERT_UINT_EQ(master_tasks_count(m), 2);
+
+	t = master_task_find(m, s.framework_id, "g1");
+	ASSERT_NOT_NULL(t);
+	ASSERT_STR_EQ(t->task->name, "g-one");
+	ASSERT_STR_EQ(t->task->task_id->value, "g1");
+	ASSERT_STR_EQ(t->task->agent_id->value, agent);
+	ASSERT_STR_EQ(t->task->framework_id->value, s.framework_id);
+	ASSERT_STR_EQ(t->task->user, "alice");
+	ASSERT_NOT_NULL(t->task->executor_id);
+	ASSERT_STR_EQ(t->task->executor_id->value, "e1");
+	ASSERT_INT_EQ(t->task->state, MESOS__V1__TASK_STATE__TASK_STAGING);
+	ASSERT_UINT_EQ(t->task->n_resources, 1);
+	ASSERT_STR_EQ(t->task->resources[0]->name, "cpus");
+	ASSERT_NOT_NULL(t->task->labels);
+	ASSERT_UINT_EQ(t->task->labels->n_labels, 1);
+	ASSERT_STR_EQ(t->task->labels->labels[0]->key, "k");
+	ASSERT_NOT_NULL(t->task->kill_policy);
+	ASSERT_NOT_NULL(t->task->kill_policy->grace_period);
+	t = master_task_find(m, s.framework_id, "g2");
+	ASSERT_NOT_NULL(t);
+	ASSERT_STR_EQ(t->task->name, "g-two");
+	ASSERT_STR_EQ(t->task->executor_id->value, "e1");
+	ASSERT_NULL(t->task->labels);
+	ASSERT_UINT_EQ(t->task->n_resources, 1);
+	ASSERT_STR_EQ(t->task->resources[0]->name, "mem");
+	{
+		json_t *j = hget_json(&f, m->port, "/state");
+		json_t *tasks =
+		    json_object_get(json_array_get(json_object_get(j, "frameworks"), 0), "tasks");
+		ASSERT_UINT_EQ(json_array_size(tasks), 2);
+		json_decref(j);
+	}
+	ASSERT_UINT_EQ(l.bad, 0);
 	sc_close(&s);
 	free(agent);
 	master_free(m, 0);
