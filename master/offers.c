@@ -130,16 +130,22 @@ static void send_rescind(struct master_offer *o)
 	master_framework_send(o->fw, &ev);
 }
 
-static void on_offer_timeout(struct keel_timer *t, void *arg)
+void master_offer_rescind(struct master *m, struct master_offer *o)
 {
-	struct master_offer *o = arg;
-	struct master_offers *os = o->owner;
+	struct master_offers *os = m->offers;
 
-	(void)t;
-	KEEL_INFO(MASTER_LOG, "offer %s timed out: rescinded", o->id);
 	send_rescind(o);
 	os->stats.rescinded++;
 	offer_recover(os, o, 0);
+}
+
+static void on_offer_timeout(struct keel_timer *t, void *arg)
+{
+	struct master_offer *o = arg;
+
+	(void)t;
+	KEEL_INFO(MASTER_LOG, "offer %s timed out: rescinded", o->id);
+	master_offer_rescind(o->owner->m, o);
 }
 
 /* --- The cycle --- */
