@@ -144,8 +144,8 @@ static void answer_text(struct keel_http_req *req, int status, const char *fmt, 
 	keel_http_respond_text(req, status, text);
 }
 
-/* Writes msg as JSON or protobuf with 200; 500 when it cannot be written. */
-static void answer_message(struct keel_http_req *req, bool protobuf, const ProtobufCMessage *msg)
+void master_api_answer_message(struct keel_http_req *req, bool protobuf,
+			       const ProtobufCMessage *msg)
 {
 	char errmsg[KEEL_ERRMSG_SIZE];
 	struct keel_buf body = KEEL_BUF_INIT;
@@ -415,13 +415,17 @@ static void on_api(struct keel_http_req *req, void *arg)
 
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE) {
 		mark_gone(api, req, call->mark_agent_gone);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_ROLES) {
+		master_api_get_roles(m, req, protobuf);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS) {
+		master_api_get_weights(m, req, protobuf);
 	} else if (master_api_reply_supported(call->type)) {
 		struct master_api_reply r;
 		char errmsg[KEEL_ERRMSG_SIZE];
 		if (master_api_reply_build(m, call, &r, errmsg) < 0)
 			answer_text(req, 500, "%s", errmsg);
 		else
-			answer_message(req, protobuf, &r.resp.base);
+			master_api_answer_message(req, protobuf, &r.resp.base);
 		master_api_reply_free(&r);
 	} else {
 		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(

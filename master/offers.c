@@ -477,6 +477,12 @@ int master_offers_suppress(struct master *m, struct master_framework *fw, char *
 
 /* --- Life --- */
 
+/* master_weights_parse's callback: the --weights go to the allocator. */
+static int set_weight(const char *role, double weight, void *arg)
+{
+	return allocator_role_set_weight(arg, role, weight);
+}
+
 int master_offers_new(struct master *m, char *errmsg)
 {
 	struct master_offers *os = keel_xcalloc(1, sizeof(*os));
@@ -484,6 +490,12 @@ int master_offers_new(struct master *m, char *errmsg)
 
 	os->m = m;
 	if ((rv = allocator_new(NULL, &os->alloc, errmsg)) < 0) {
+		keel_free(os);
+		return rv;
+	}
+	if (m->cfg.weights != NULL &&
+	    (rv = master_weights_parse(m->cfg.weights, set_weight, os->alloc, errmsg)) < 0) {
+		allocator_free(os->alloc);
 		keel_free(os);
 		return rv;
 	}

@@ -6,6 +6,7 @@
 
 #include "harness.h"
 #include "loop_util.h"
+#include "master/allocator.h"
 #include "master/master_int.h"
 #include "master/offers.h"
 #include "master/registrar.h"
@@ -405,6 +406,107 @@ TEST(message_is_forwarded_to_the_agent)
 	ASSERT_UINT_EQ(l.bad, 0);
 	free(agent);
 	sc_close(&s);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+/* The summed scalar named name in a Role's resources (unreserved and reserved alike). */
+static double role_scalar(const Mesos__V1__Role *r, const char *name)
+{
+	double v = 0;
+
+	for (size_t i = 0; i < r->n_resources; i++)
+		if (strcmp(r->resources[i]->name, name) == 0 && r->resources[i]->scalar != NULL)
+			v += r->resources[i]->scalar->value;
+	return v;
+}
+
+/*
+ * GET_ROLES and GET_WEIGHTS with --weights=web=3,db=1.5: both weighted roles listed with their
+ * weights (sorted), "web" with its framework and the resources its offer holds; a role with
+ * only a framework ("*" of a second framework) weighs 1. JSON and protobuf agree.
+ */
+TEST(get_roles_and_weights)
+{
+	struct fx f;
+	struct master_config c;
+	struct master *m;
+	struct sc_stream s, t;
+	struct agent_log l;
+	struct hresp r = {0};
+	Mesos__V1__Master__Call get = MESOS__V1__MASTER__CALL__INIT;
+	Mesos__V1__Master__Response *resp;
+	const Mesos__V1__Master__Response__GetRoles *gr;
+	json_t *j, *roles;
+	char *agent;
+
+	fx_init(&f);
+	agent_routes(&f, &l);
+	fx_config(&f, &c, true, NULL);
+	c.heartbeat_interval_ms = 60000;
+	c.allocation_interval_ms = 20;
+	c.weights = "web=3,db=1.5";
+	m = fx_master(&f, &c);
+	fx_wait_leading(&f, m);
+	agent = register_rich_agent(&f, m, "host-one");
+	sc_subscribe(&f, m->port, FW_INFO, false, &s);
+	sc_wait_subscribed(&f, &s);
+	sc_subscribe(&f, m->port, "{\"user\":\"bob\",\"name\":\"star\"}", false, &t);
+	sc_wait_subscribed(&f, &t);
+	/* The whole agent is on offer: the reserved memory to "web", the rest to either. */
+	ASSERT_TRUE(
+	    RUN_UNTIL(f.loop, sc_count(&s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) >= 1, 20000));
+	ASSERT_TRUE(RUN_UNTIL(
+	    f.loop, allocator_res_empty(allocator_agent_free(master_offers_allocator(m), agent)),
+	    20000));
+
+	get.has_type = true;
+	get.type = MESOS__V1__MASTER__CALL__TYPE__GET_ROLES;
+	api_pb(&f, m->port, &get, &r);
+	resp = hpb(&r);
+	ASSERT_INT_EQ(resp->type, MESOS__V1__MASTER__RESPONSE__TYPE__GET_ROLES);
+	gr = resp->get_roles;
+	ASSERT_NOT_NULL(gr);
+	ASSERT_UINT_EQ(gr->n_roles, 3);
+	ASSERT_STR_EQ(gr->roles[0]->name, "*");
+	ASSERT_TRUE(gr->roles[0]->weight == 1.0);
+	ASSERT_UINT_EQ(gr->roles[0]->n_frameworks, 1);
+	ASSERT_STR_EQ(gr->roles[0]->frameworks[0]->value, t.framework_id);
+	ASSERT_STR_EQ(gr->roles[1]->name, "db");
+	ASSERT_TRUE(gr->roles[1]->weight == 1.5);
+	ASSERT_UINT_EQ(gr->roles[1]->n_frameworks, 0);
+	ASSERT_UINT_EQ(gr->roles[1]->n_resources, 0);
+	ASSERT_STR_EQ(gr->roles[2]->name, "web");
+	ASSERT_TRUE(gr->roles[2]->weight == 3.0);
+	ASSERT_UINT_EQ(gr->roles[2]->n_frameworks, 1);
+	ASSERT_STR_EQ(gr->roles[2]->frameworks[0]->value, s.framework_id);
+	/* The agent is all on offer, between the two roles; its memory reserved for "web" can
+	 * only be offered to "web". */
+	ASSERT_TRUE(role_scalar(gr->roles[2], "cpus") + role_scalar(gr->roles[0], "cpus") == 4.0);
+	ASSERT_TRUE(role_scalar(gr->roles[2], "mem") >= 512.0);
+	ASSERT_TRUE(role_scalar(gr->roles[2], "mem") + role_scalar(gr->roles[0], "mem") == 1536.0);
+	keel_pbjson_free(&resp->base);
+
+	api_json(&f, m->port, "{\"type\":\"GET_ROLES\"}", &r);
+	j = hjson(&r);
+	ASSERT_STR_EQ(json_string_value(json_object_get(j, "type")), "GET_ROLES");
+	roles = json_object_get(json_object_get(j, "get_roles"), "roles");
+	ASSERT_UINT_EQ(json_array_size(roles), 3);
+	ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(roles, 2), "name")), "web");
+	ASSERT_TRUE(json_number_value(json_object_get(json_array_get(roles, 2), "weight")) == 3.0);
+	json_decref(j);
+
+	api_json(&f, m->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
+	j = hjson(&r);
+	roles = json_object_get(json_object_get(j, "get_weights"), "weight_infos");
+	ASSERT_UINT_EQ(json_array_size(roles), 2);
+	ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(roles, 0), "role")), "web");
+	ASSERT_TRUE(json_number_value(json_object_get(json_array_get(roles, 1), "weight")) == 1.5);
+	json_decref(j);
+	hresp_free(&r);
+	free(agent);
+	sc_close(&s);
+	sc_close(&t);
 	master_free(m, 0);
 	fx_fini(&f);
 }
