@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http_api_call.h"
 #include "master_int.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
@@ -58,74 +59,6 @@ size_t master_api_inflight(const struct master *m)
 uint64_t master_api_marked_gone(const struct master *m)
 {
 	return m->api ? m->api->marked_gone : 0;
-}
-
-/* --- Content negotiation (Mesos's Request::acceptsMediaType) --- */
-
-/* The q parameter of one media range: absent or malformed means accepted; else q > 0. */
-static bool range_q_accepts(char *params)
-{
-	char *save = NULL, *tok, *q = NULL;
-	unsigned nq = 0;
-
-	for (tok = strtok_r(params, ";", &save); tok != NULL; tok = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(tok, '=');
-		if (eq == NULL || eq == tok || eq[1] == '\0' || strchr(eq + 1, '=') != NULL)
-			continue; /* not a key=value pair */
-		*eq = '\0';
-		if (strcmp(tok, "q") == 0) {
-			q = eq + 1;
-			nq++;
-		}
-	}
-	if (nq != 1)
-		return true;
-	char *end;
-	double v = strtod(q, &end);
-	return end != q && *end == '\0' && v > 0;
-}
-
-/*
- * Whether the Accept header (NULL: absent) allows media ("type/subtype"): the
- * first media range naming the exact type decides by its q; failing that the
- * first "type/" wildcard range, then the first full wildcard. Whitespace is
- * ignored, as Mesos ignores it.
- */
-static bool accepts(const char *accept, size_t len, const char *media)
-{
-	char candidates[3][64];
-	const char *slash = strchr(media, '/');
-	char *copy, *p;
-	size_t n = 0;
-	bool result = false;
-
-	if (accept == NULL)
-		return true;
-	/* Without whitespace, each media range NUL-terminated in place of its comma. */
-	copy = keel_xmalloc(len + 2);
-	for (size_t i = 0; i < len; i++) {
-		char c = accept[i];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			copy[n++] = c == ',' ? '\0' : c;
-	}
-	copy[n] = '\0';
-	copy[n + 1] = '\0';
-	snprintf(candidates[0], sizeof(candidates[0]), "%s", media);
-	snprintf(candidates[1], sizeof(candidates[1]), "%.*s/*", (int)(slash - media), media);
-	snprintf(candidates[2], sizeof(candidates[2]), "*/*");
-	for (size_t c = 0; c < 3; c++) {
-		size_t clen = strlen(candidates[c]);
-		for (p = copy; p < copy + n + 1; p += strlen(p) + 1) {
-			size_t tlen = strcspn(p, ";");
-			if (tlen == clen && strncasecmp(p, candidates[c], tlen) == 0) {
-				result = range_q_accepts(p);
-				goto out;
-			}
-		}
-	}
-out:
-	keel_free(copy);
-	return result;
 }
 
 /* --- Answers --- */
@@ -326,21 +259,6 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 
 /* --- The endpoint --- */
 
-/* Mesos's validation of a decoded Call (validation::master::call::validate). */
-static const char *call_invalid(const Mesos__V1__Master__Call *call)
-{
-	if (!call->has_type ||
-	    protobuf_c_enum_descriptor_get_value(&mesos__v1__master__call__type__descriptor,
-						 (int)call->type) == NULL)
-		return "Expecting 'type' to be present";
-	if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_METRICS && call->get_metrics == NULL)
-		return "Expecting 'get_metrics' to be present";
-	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE &&
-	    call->mark_agent_gone == NULL)
-		return "Expecting 'mark_agent_gone' to be present";
-	return NULL;
-}
-
 ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMessageDescriptor *d)
 {
 	const struct keel_http_head *h = keel_http_req_head(req);
@@ -380,9 +298,9 @@ bool master_api_negotiate(struct keel_http_req *req, bool *protobuf)
 	size_t accept_len = 0;
 	const char *accept = keel_http_header_get(h, "Accept", &accept_len);
 
-	if (accepts(accept, accept_len, JSON_TYPE)) {
+	if (master_api_accepts(accept, accept_len, JSON_TYPE)) {
 		*protobuf = false;
-	} else if (accepts(accept, accept_len, PROTOBUF_TYPE)) {
+	} else if (master_api_accepts(accept, accept_len, PROTOBUF_TYPE)) {
 		*protobuf = true;
 	} else {
 		answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'", PROTOBUF_TYPE,
@@ -406,7 +324,7 @@ static void on_api(struct keel_http_req *req, void *arg)
 	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)
 		return;
-	if ((invalid = call_invalid(call)) != NULL) {
+	if ((invalid = master_api_call_invalid(call)) != NULL) {
 		answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
 	}
