@@ -1,5 +1,6 @@
 /* UPDATE_FRAMEWORK, SHUTDOWN and MESSAGE through the scheduler API in process, the test playing
  * the agent: status codes and texts, the registry first, offers of dropped roles rescinded. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,24 @@ TEST(get_roles_and_weights)
 	free(agent);
 	sc_close(&s);
 	sc_close(&t);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+/* A --weights value that bypassed the flag parser (a program's own config) fails the start. */
+TEST(bad_weights_in_the_config_fail_the_start)
+{
+	struct fx f;
+	struct master_config c;
+	struct master *m = NULL;
+	char errmsg[KEEL_ERRMSG_SIZE];
+
+	fx_init(&f);
+	fx_config(&f, &c, true, NULL);
+	c.weights = "web=0";
+	ASSERT_OK(master_new(f.loop, &c, &m, errmsg));
+	ASSERT_INT_EQ(master_start(m, errmsg), -EINVAL);
+	ASSERT_STR_CONTAINS(errmsg, "the weight of role 'web' must be a number > 0");
 	master_free(m, 0);
 	fx_fini(&f);
 }
