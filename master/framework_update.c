@@ -1,9 +1,9 @@
 /* UPDATE_FRAMEWORK: Mesos's validation, the registry first, then offers and the allocator. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
 #include "registrar.h"
@@ -22,33 +22,10 @@ struct fw_update {
 	size_t n_suppressed;		/* how many */
 };
 
-static void answer(struct keel_http_req *req, int status, const char *fmt, ...) KEEL_PRINTF(3, 4);
-
-static void answer(struct keel_http_req *req, int status, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	keel_http_respond_text(req, status, text);
-}
-
-static bool multi_role(const Mesos__V1__FrameworkInfo *info)
-{
-	for (size_t i = 0; i < info->n_capabilities; i++)
-		if (info->capabilities[i]->has_type &&
-		    info->capabilities[i]->type ==
-			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
-			return true;
-	return false;
-}
-
 /* Whether info subscribes to role (roles with MULTI_ROLE, else role, "*" by default). */
 static bool has_role(const Mesos__V1__FrameworkInfo *info, const char *role)
 {
-	if (!multi_role(info))
+	if (!master_framework_multi_role(info))
 		return strcmp(info->role ? info->role : "*", role) == 0;
 	for (size_t i = 0; i < info->n_roles; i++)
 		if (strcmp(info->roles[i], role) == 0)
@@ -153,8 +130,9 @@ static void updated(struct master *m, int status, struct master_agent *unused, v
 	if (status < 0) {
 		/* The registrar reports failures through on_fatal as well. */
 		if (u->req != NULL)
-			answer(u->req, 503, "Failed to update framework %s in the registry: %s",
-			       u->fid, strerror(-status));
+			master_api_answer_text(u->req, 503,
+					       "Failed to update framework %s in the registry: %s",
+					       u->fid, strerror(-status));
 	} else {
 		if (fw != NULL)
 			apply(m, fw, u);
@@ -176,7 +154,7 @@ void master_sched_update_framework(struct master *m, struct master_framework *fw
 	int rv;
 
 	if ((invalid = update_invalid(fw->info, given, uf, buf, sizeof(buf))) != NULL) {
-		answer(req, 400, "%s", invalid);
+		master_api_answer_text(req, 400, "%s", invalid);
 		return;
 	}
 	u = keel_xcalloc(1, sizeof(*u));
@@ -193,12 +171,14 @@ void master_sched_update_framework(struct master *m, struct master_framework *fw
 	if (rv < 0) {
 		master_op_cancel(op);
 		if (rv == -EBUSY)
-			answer(req, 503, "Framework %s has a registry change in flight", u->fid);
+			master_api_answer_text(
+			    req, 503, "Framework %s has a registry change in flight", u->fid);
 		else if (rv == -EAGAIN || rv == -ESHUTDOWN)
-			answer(req, 503, "The registry is not available: %s", strerror(-rv));
+			master_api_answer_text(req, 503, "The registry is not available: %s",
+					       strerror(-rv));
 		else
-			answer(req, 500, "Failed to update framework %s: %s", u->fid,
-			       strerror(-rv));
+			master_api_answer_text(req, 500, "Failed to update framework %s: %s",
+					       u->fid, strerror(-rv));
 		update_free(u);
 		return;
 	}

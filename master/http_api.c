@@ -63,12 +63,9 @@ uint64_t master_api_marked_gone(const struct master *m)
 
 /* --- Answers --- */
 
-static void answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
-    KEEL_PRINTF(3, 4);
-
-static void answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
+void master_api_answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
 {
-	char text[KEEL_ERRMSG_SIZE + 128];
+	char text[KEEL_ERRMSG_SIZE + 256];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -88,7 +85,8 @@ void master_api_answer_message(struct keel_http_req *req, bool protobuf,
 		size_t len;
 		uint8_t *buf;
 		if ((rv = keel_pbjson_check(msg, errmsg)) < 0) {
-			answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
+			master_api_answer_text(req, 500, "Failed to serialize the response: %s",
+					       errmsg);
 			return;
 		}
 		len = protobuf_c_message_get_packed_size(msg);
@@ -104,7 +102,7 @@ void master_api_answer_message(struct keel_http_req *req, bool protobuf,
 		abort(); /* a daemon's out-of-memory is fatal */
 	}
 	if (rv < 0)
-		answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
+		master_api_answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
 	else
 		keel_http_respond(req, 200, JSON_TYPE, NULL, keel_buf_rptr(&body),
 				  keel_buf_size(&body));
@@ -165,8 +163,8 @@ static void gone_done(struct master *m, int status, struct master_agent *unused,
 	if (status < 0) {
 		/* The registrar reports failures through on_fatal; answer anyway. */
 		if (req != NULL)
-			answer_text(req, 503, "Failed to mark agent '%s' as gone: %s", g->id,
-				    strerror(-status));
+			master_api_answer_text(req, 503, "Failed to mark agent '%s' as gone: %s",
+					       g->id, strerror(-status));
 		gone_free(g);
 		return;
 	}
@@ -212,7 +210,8 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 	int rv;
 
 	if (keel_hmap_get(&api->marking, id) != NULL) {
-		answer_text(req, 503, "Agent '%s' is already being transitioned to gone", id);
+		master_api_answer_text(req, 503, "Agent '%s' is already being transitioned to gone",
+				       id);
 		return;
 	}
 	rs = registrar_agent_state(m->registrar, id, NULL, NULL);
@@ -222,7 +221,7 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 		return;
 	}
 	if (rs == REGISTRAR_AGENT_UNKNOWN) {
-		answer_text(req, 404, "Agent '%s' not found", id);
+		master_api_answer_text(req, 404, "Agent '%s' not found", id);
 		return;
 	}
 	g = keel_xcalloc(1, sizeof(*g));
@@ -233,16 +232,17 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 	if (rv < 0) {
 		master_op_cancel(op);
 		if (rv == -EBUSY)
-			answer_text(req, 503, "Agent '%s' %s", id, transition_of(m, id));
+			master_api_answer_text(req, 503, "Agent '%s' %s", id, transition_of(m, id));
 		else if (rv == -ENOENT)
-			answer_text(req, 404, "Agent '%s' not found", id);
+			master_api_answer_text(req, 404, "Agent '%s' not found", id);
 		else if (rv == -EEXIST)
 			keel_http_respond(req, 200, NULL, NULL, NULL, 0);
 		else if (rv == -EAGAIN || rv == -ESHUTDOWN)
-			answer_text(req, 503, "The registry is not available: %s", strerror(-rv));
+			master_api_answer_text(req, 503, "The registry is not available: %s",
+					       strerror(-rv));
 		else
-			answer_text(req, 500, "Failed to mark agent '%s' as gone: %s", id,
-				    strerror(-rv));
+			master_api_answer_text(req, 500, "Failed to mark agent '%s' as gone: %s",
+					       id, strerror(-rv));
 		gone_free(g);
 		return;
 	}
@@ -269,24 +269,26 @@ ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMe
 	const char *body = keel_http_req_body(req, &len);
 
 	if (ct == NULL) {
-		answer_text(req, 400, "Expecting 'Content-Type' to be present");
+		master_api_answer_text(req, 400, "Expecting 'Content-Type' to be present");
 		return NULL;
 	}
 	if (ct_len == strlen(PROTOBUF_TYPE) && memcmp(ct, PROTOBUF_TYPE, ct_len) == 0) {
 		if (keel_pbjson_unpack(d, body, len, &msg, errmsg) < 0) {
-			answer_text(req, 400, "Failed to parse body into %s protobuf: %s",
-				    d->short_name, errmsg);
+			master_api_answer_text(req, 400,
+					       "Failed to parse body into %s protobuf: %s",
+					       d->short_name, errmsg);
 			return NULL;
 		}
 	} else if (ct_len == strlen(JSON_TYPE) && memcmp(ct, JSON_TYPE, ct_len) == 0) {
 		if (keel_pbjson_read(d, body ? body : "", len, &msg, errmsg) < 0) {
-			answer_text(req, 400, "Failed to convert JSON into %s protobuf: %s",
-				    d->short_name, errmsg);
+			master_api_answer_text(req, 400,
+					       "Failed to convert JSON into %s protobuf: %s",
+					       d->short_name, errmsg);
 			return NULL;
 		}
 	} else {
-		answer_text(req, 415, "Expecting 'Content-Type' of %s or %s", JSON_TYPE,
-			    PROTOBUF_TYPE);
+		master_api_answer_text(req, 415, "Expecting 'Content-Type' of %s or %s", JSON_TYPE,
+				       PROTOBUF_TYPE);
 		return NULL;
 	}
 	return msg;
@@ -303,8 +305,8 @@ bool master_api_negotiate(struct keel_http_req *req, bool *protobuf)
 	} else if (master_api_accepts(accept, accept_len, PROTOBUF_TYPE)) {
 		*protobuf = true;
 	} else {
-		answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'", PROTOBUF_TYPE,
-			    JSON_TYPE);
+		master_api_answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'",
+				       PROTOBUF_TYPE, JSON_TYPE);
 		return false;
 	}
 	return true;
@@ -325,7 +327,7 @@ static void on_api(struct keel_http_req *req, void *arg)
 	if (call == NULL)
 		return;
 	if ((invalid = master_api_call_invalid(call)) != NULL) {
-		answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
+		master_api_answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
 	}
 	if (!master_api_negotiate(req, &protobuf))
@@ -341,15 +343,16 @@ static void on_api(struct keel_http_req *req, void *arg)
 		struct master_api_reply r;
 		char errmsg[KEEL_ERRMSG_SIZE];
 		if (master_api_reply_build(m, call, &r, errmsg) < 0)
-			answer_text(req, 500, "%s", errmsg);
+			master_api_answer_text(req, 500, "%s", errmsg);
 		else
 			master_api_answer_message(req, protobuf, &r.resp.base);
 		master_api_reply_free(&r);
 	} else {
 		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
 		    &mesos__v1__master__call__type__descriptor, (int)call->type);
-		answer_text(req, 501, "Call type %s is not implemented by keel-master yet",
-			    v ? v->name : "?");
+		master_api_answer_text(req, 501,
+				       "Call type %s is not implemented by keel-master yet",
+				       v ? v->name : "?");
 	}
 out:
 	keel_pbjson_free(&call->base);

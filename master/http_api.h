@@ -83,6 +83,10 @@ ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMe
  */
 bool master_api_negotiate(struct keel_http_req *req, bool *protobuf);
 
+/* Answers req with status and a one-line text/plain body made from fmt. */
+void master_api_answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
+    KEEL_PRINTF(3, 4);
+
 /* Answers req 200 with msg in JSON or protobuf; 500 when it cannot be written. */
 void master_api_answer_message(struct keel_http_req *req, bool protobuf,
 			       const ProtobufCMessage *msg);

@@ -91,16 +91,6 @@ static void role_add_res(struct roles *rs, const char *name, const struct alloca
 	r->res = sum;
 }
 
-static bool has_multi_role(const Mesos__V1__FrameworkInfo *info)
-{
-	for (size_t i = 0; i < info->n_capabilities; i++)
-		if (info->capabilities[i]->has_type &&
-		    info->capabilities[i]->type ==
-			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
-			return true;
-	return false;
-}
-
 static int cmp_role(const void *x, const void *y)
 {
 	const Mesos__V1__Role *a = *(Mesos__V1__Role *const *)x;
@@ -121,7 +111,7 @@ static void roles_gather(struct roles *rs)
 		master_weights_parse(m->cfg.weights, weight_cb, rs, NULL);
 	while (master_frameworks_next(m, &pos, &fw)) {
 		const Mesos__V1__FrameworkInfo *info = fw->info;
-		if (has_multi_role(info)) {
+		if (master_framework_multi_role(info)) {
 			for (size_t i = 0; i < info->n_roles; i++)
 				role_add_framework(role_get(rs, info->roles[i]), fw->id);
 		} else {

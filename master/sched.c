@@ -264,6 +264,16 @@ void master_framework_set_suppressed(struct master_framework *fw, char *const *r
 	fw->n_suppressed = n;
 }
 
+bool master_framework_multi_role(const Mesos__V1__FrameworkInfo *info)
+{
+	for (size_t i = 0; i < info->n_capabilities; i++)
+		if (info->capabilities[i]->has_type &&
+		    info->capabilities[i]->type ==
+			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
+			return true;
+	return false;
+}
+
 void master_framework_set_info(struct master_framework *fw, Mesos__V1__FrameworkInfo *info)
 {
 	Mesos__V1__FrameworkInfo *old = fw->info;

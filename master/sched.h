@@ -82,6 +82,9 @@ int master_framework_send(struct master_framework *fw, const Mesos__V1__Schedule
 /* The same with an event already encoded in the stream's format (protobuf or JSON). */
 int master_framework_send_raw(struct master_framework *fw, const char *data, size_t len);
 
+/* Whether info has the MULTI_ROLE capability (roles in `roles`; else the one `role`, "*"). */
+bool master_framework_multi_role(const Mesos__V1__FrameworkInfo *info);
+
 /* Replaces fw's FrameworkInfo with info (owned from now on; its id must be fw's). */
 void master_framework_set_info(struct master_framework *fw, Mesos__V1__FrameworkInfo *info);
 /* Replaces fw's suppressed roles with a copy of roles[0..n). */
