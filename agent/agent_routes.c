@@ -1,4 +1,5 @@
-/* The master -> agent routes: ping, shutdown, run_task, kill_task, ack, shutdown_framework. */
+/* The master -> agent routes: ping, shutdown, run_task, kill_task, ack, shutdown_framework,
+ * framework_message. */
 #include <errno.h>
 #include <string.h>
 
@@ -150,6 +151,26 @@ static void routes_shutdown_framework(struct keel_http_req *req, void *arg)
 	keel_pbjson_free(&m->base);
 }
 
+/* keel runs command tasks only, which take no framework messages: logged and dropped, as
+ * Mesos drops a message for an executor that is not there. */
+static void routes_framework_message(struct keel_http_req *req, void *arg)
+{
+	struct agent *a = arg;
+	Keel__Agent__FrameworkMessage *m = (Keel__Agent__FrameworkMessage *)routes_unpack(
+	    req, &keel__agent__framework_message__descriptor);
+
+	if (!m)
+		return;
+	if (routes_check(a, req, m->agent_id->value, m->epoch) == 0) {
+		KEEL_WARN("agent",
+			  "dropping a framework message (%zu bytes) of framework %s for executor "
+			  "'%s': command tasks take no messages",
+			  m->data.len, m->framework_id->value, m->executor_id->value);
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+	}
+	keel_pbjson_free(&m->base);
+}
+
 int agent_routes_add(struct agent *a)
 {
 	static const struct {
@@ -162,6 +183,7 @@ int agent_routes_add(struct agent *a)
 	    {"/internal/master/kill_task", routes_kill_task},
 	    {"/internal/master/ack", routes_ack},
 	    {"/internal/master/shutdown_framework", routes_shutdown_framework},
+	    {"/internal/master/framework_message", routes_framework_message},
 	};
 	int rv;
 

@@ -330,31 +330,57 @@ out:
 /* --- ShutdownAgent --- */
 
 /* Context of a fire-and-forget message to an agent. */
-struct shutdown_ctx {
+struct post_ctx {
 	struct master *m;	 /* owner */
 	struct master_origin *o; /* origin reference held while in flight */
+	const char *path;	 /* where it went (static) */
 };
 
-static void shutdown_done(int err, const struct keel_http_response *resp, void *arg)
+static void post_done(int err, const struct keel_http_response *resp, void *arg)
 {
-	struct shutdown_ctx *c = arg;
+	struct post_ctx *c = arg;
 
-	(void)resp;
-	if (err < 0)
-		KEEL_DEBUG(MASTER_LOG, "ShutdownAgent to %s: %s", c->o->name, strerror(-err));
+	if (err < 0 || resp->status != 202)
+		KEEL_DEBUG(MASTER_LOG, "%s to %s: %s", c->path, c->o->name,
+			   err < 0 ? strerror(-err) : keel_http_status_text(resp->status));
 	master_origin_put(c->m, c->o);
 	keel_free(c);
+}
+
+void master_agent_post_once(struct master *m, const char *origin_name, const char *path,
+			    const ProtobufCMessage *msg)
+{
+	static const struct keel_http_client_cbs cbs = {.on_done = post_done};
+	struct post_ctx *c;
+	size_t len;
+	uint8_t *buf;
+
+	if (!master_leading(m))
+		return;
+	c = keel_xcalloc(1, sizeof(*c));
+	c->m = m;
+	c->path = path;
+	c->o = master_origin_get(m, origin_name, NULL);
+	if (c->o == NULL) {
+		keel_free(c);
+		return;
+	}
+	len = protobuf_c_message_get_packed_size(msg);
+	buf = keel_xmalloc(len ? len : 1);
+	protobuf_c_message_pack(msg, buf);
+	if (keel_http_client_request(c->o->client, "POST", path, NULL, PROTOBUF_TYPE,
+				     (const char *)buf, len, &cbs, c) < 0) {
+		master_origin_put(m, c->o);
+		keel_free(c);
+	}
+	keel_free(buf);
 }
 
 void master_send_shutdown(struct master *m, const char *id, const char *origin_name,
 			  const char *message)
 {
-	static const struct keel_http_client_cbs cbs = {.on_done = shutdown_done};
 	Keel__Agent__ShutdownAgent sd = KEEL__AGENT__SHUTDOWN_AGENT__INIT;
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-	struct shutdown_ctx *c;
-	uint8_t buf[1024];
-	size_t len;
 
 	if (!master_leading(m))
 		return;
@@ -362,23 +388,7 @@ void master_send_shutdown(struct master *m, const char *id, const char *origin_n
 	sd.agent_id = &aid;
 	sd.epoch = m->epoch;
 	sd.message = (char *)message;
-	len = keel__agent__shutdown_agent__get_packed_size(&sd);
-	if (len > sizeof(buf))
-		return; /* IDs are bounded by the request size; never this long in practice */
-	keel__agent__shutdown_agent__pack(&sd, buf);
-	c = keel_xcalloc(1, sizeof(*c));
-	c->m = m;
-	c->o = master_origin_get(m, origin_name, NULL);
-	if (c->o == NULL) {
-		keel_free(c);
-		return;
-	}
-	if (keel_http_client_request(c->o->client, "POST", "/internal/master/shutdown", NULL,
-				     PROTOBUF_TYPE, (const char *)buf, len, &cbs, c) < 0) {
-		master_origin_put(m, c->o);
-		keel_free(c);
-		return;
-	}
+	master_agent_post_once(m, origin_name, "/internal/master/shutdown", &sd.base);
 	m->counters.shutdowns_sent++;
 }
 

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +23,7 @@ struct master_flag_values {
 	uint64_t quorum;		/* --quorum (0: not given) */
 	char *zk;			/* --zk */
 	char *coord;			/* --coord */
+	char *weights;			/* --weights */
 	int64_t zk_session_timeout;	/* --zk_session_timeout, ns */
 	int registry;			/* --registry: index into registry_choices */
 	int64_t registry_fetch_timeout; /* ns */
@@ -157,6 +160,11 @@ static int config_fill(struct master_config *c, struct keel_flags *f,
 	c->max_agent_age_ms = ms;
 	c->max_agent_count = (uint32_t)v->registry_max_agent_count;
 	c->log_auto_initialize = v->log_auto_initialize;
+	if (v->weights != NULL && v->weights[0] != '\0') {
+		if ((rv = master_weights_parse(v->weights, NULL, NULL, errmsg)) < 0)
+			return rv;
+		c->weights = keel_xstrdup(v->weights);
+	}
 
 	struct keel_buf json = KEEL_BUF_INIT;
 	if (keel_flags_json(f, &json) < 0) {
@@ -229,6 +237,9 @@ int master_config_parse(int argc, char **argv, struct master_config *out, FILE *
 	    {"registry_max_agent_count", KEEL_FLAG_UINT64, &v.registry_max_agent_count, "102400",
 	     "At most this many unreachable (and gone) agents are kept in the registry.",
 	     .min = "1", .max = "4294967295"},
+	    {"weights", KEEL_FLAG_STRING, &v.weights, NULL,
+	     "Role weights for the fair sharing of resources between roles, as "
+	     "role1=weight1,role2=weight2 (each weight > 0; roles not listed weigh 1)."},
 	    {"log_auto_initialize", KEEL_FLAG_BOOL, &v.log_auto_initialize, "true",
 	     "Initialise the replicated log automatically when every replica is empty."},
 	};
@@ -255,8 +266,51 @@ int master_config_parse(int argc, char **argv, struct master_config *out, FILE *
 	return rv;
 }
 
+int master_weights_parse(const char *text, int (*fn)(const char *role, double weight, void *arg),
+			 void *arg, char *errmsg)
+{
+	const char *p = text;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ","), rlen;
+		const char *eq = memchr(p, '=', len);
+		char role[256], num[64], *end;
+		double w;
+		int rv;
+
+		if (eq == NULL || eq == p || (size_t)(eq - p) >= sizeof(role) ||
+		    len - (size_t)(eq - p) - 1 >= sizeof(num) || len - (size_t)(eq - p) == 1)
+			return keel_errf(errmsg, -EINVAL,
+					 "--weights: expected role=weight, got '%.*s'", (int)len,
+					 p);
+		rlen = (size_t)(eq - p);
+		memcpy(role, p, rlen);
+		role[rlen] = '\0';
+		memcpy(num, eq + 1, len - rlen - 1);
+		num[len - rlen - 1] = '\0';
+		w = strtod(num, &end);
+		if (*end != '\0' || !isfinite(w) || !(w > 0))
+			return keel_errf(errmsg, -EINVAL,
+					 "--weights: the weight of role '%s' must be a number > 0, "
+					 "got '%s'",
+					 role, num);
+		if (strcmp(role, "*") == 0 || role[0] == '.' || role[0] == '-' ||
+		    strpbrk(role, " \t\n/\\") != NULL)
+			return keel_errf(errmsg, -EINVAL, "--weights: invalid role name '%s'",
+					 role);
+		if (fn != NULL && (rv = fn(role, w, arg)) < 0)
+			return keel_errf(errmsg, rv,
+					 "--weights: cannot set the weight of role '%s'", role);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 void master_config_free(struct master_config *c)
 {
+	keel_free(c->weights);
 	keel_free(c->ip);
 	keel_free(c->hostname);
 	keel_free(c->work_dir);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http_api_call.h"
 #include "master_int.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
@@ -60,82 +61,11 @@ uint64_t master_api_marked_gone(const struct master *m)
 	return m->api ? m->api->marked_gone : 0;
 }
 
-/* --- Content negotiation (Mesos's Request::acceptsMediaType) --- */
-
-/* The q parameter of one media range: absent or malformed means accepted; else q > 0. */
-static bool range_q_accepts(char *params)
-{
-	char *save = NULL, *tok, *q = NULL;
-	unsigned nq = 0;
-
-	for (tok = strtok_r(params, ";", &save); tok != NULL; tok = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(tok, '=');
-		if (eq == NULL || eq == tok || eq[1] == '\0' || strchr(eq + 1, '=') != NULL)
-			continue; /* not a key=value pair */
-		*eq = '\0';
-		if (strcmp(tok, "q") == 0) {
-			q = eq + 1;
-			nq++;
-		}
-	}
-	if (nq != 1)
-		return true;
-	char *end;
-	double v = strtod(q, &end);
-	return end != q && *end == '\0' && v > 0;
-}
-
-/*
- * Whether the Accept header (NULL: absent) allows media ("type/subtype"): the
- * first media range naming the exact type decides by its q; failing that the
- * first "type/" wildcard range, then the first full wildcard. Whitespace is
- * ignored, as Mesos ignores it.
- */
-static bool accepts(const char *accept, size_t len, const char *media)
-{
-	char candidates[3][64];
-	const char *slash = strchr(media, '/');
-	char *copy, *p;
-	size_t n = 0;
-	bool result = false;
-
-	if (accept == NULL)
-		return true;
-	/* Without whitespace, each media range NUL-terminated in place of its comma. */
-	copy = keel_xmalloc(len + 2);
-	for (size_t i = 0; i < len; i++) {
-		char c = accept[i];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			copy[n++] = c == ',' ? '\0' : c;
-	}
-	copy[n] = '\0';
-	copy[n + 1] = '\0';
-	snprintf(candidates[0], sizeof(candidates[0]), "%s", media);
-	snprintf(candidates[1], sizeof(candidates[1]), "%.*s/*", (int)(slash - media), media);
-	snprintf(candidates[2], sizeof(candidates[2]), "*/*");
-	for (size_t c = 0; c < 3; c++) {
-		size_t clen = strlen(candidates[c]);
-		for (p = copy; p < copy + n + 1; p += strlen(p) + 1) {
-			size_t tlen = strcspn(p, ";");
-			if (tlen == clen && strncasecmp(p, candidates[c], tlen) == 0) {
-				result = range_q_accepts(p);
-				goto out;
-			}
-		}
-	}
-out:
-	keel_free(copy);
-	return result;
-}
-
 /* --- Answers --- */
 
-static void answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
-    KEEL_PRINTF(3, 4);
-
-static void answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
+void master_api_answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
 {
-	char text[KEEL_ERRMSG_SIZE + 128];
+	char text[KEEL_ERRMSG_SIZE + 256];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -144,8 +74,8 @@ static void answer_text(struct keel_http_req *req, int status, const char *fmt, 
 	keel_http_respond_text(req, status, text);
 }
 
-/* Writes msg as JSON or protobuf with 200; 500 when it cannot be written. */
-static void answer_message(struct keel_http_req *req, bool protobuf, const ProtobufCMessage *msg)
+void master_api_answer_message(struct keel_http_req *req, bool protobuf,
+			       const ProtobufCMessage *msg)
 {
 	char errmsg[KEEL_ERRMSG_SIZE];
 	struct keel_buf body = KEEL_BUF_INIT;
@@ -155,7 +85,8 @@ static void answer_message(struct keel_http_req *req, bool protobuf, const Proto
 		size_t len;
 		uint8_t *buf;
 		if ((rv = keel_pbjson_check(msg, errmsg)) < 0) {
-			answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
+			master_api_answer_text(req, 500, "Failed to serialize the response: %s",
+					       errmsg);
 			return;
 		}
 		len = protobuf_c_message_get_packed_size(msg);
@@ -171,7 +102,7 @@ static void answer_message(struct keel_http_req *req, bool protobuf, const Proto
 		abort(); /* a daemon's out-of-memory is fatal */
 	}
 	if (rv < 0)
-		answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
+		master_api_answer_text(req, 500, "Failed to serialize the response: %s", errmsg);
 	else
 		keel_http_respond(req, 200, JSON_TYPE, NULL, keel_buf_rptr(&body),
 				  keel_buf_size(&body));
@@ -232,8 +163,8 @@ static void gone_done(struct master *m, int status, struct master_agent *unused,
 	if (status < 0) {
 		/* The registrar reports failures through on_fatal; answer anyway. */
 		if (req != NULL)
-			answer_text(req, 503, "Failed to mark agent '%s' as gone: %s", g->id,
-				    strerror(-status));
+			master_api_answer_text(req, 503, "Failed to mark agent '%s' as gone: %s",
+					       g->id, strerror(-status));
 		gone_free(g);
 		return;
 	}
@@ -279,7 +210,8 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 	int rv;
 
 	if (keel_hmap_get(&api->marking, id) != NULL) {
-		answer_text(req, 503, "Agent '%s' is already being transitioned to gone", id);
+		master_api_answer_text(req, 503, "Agent '%s' is already being transitioned to gone",
+				       id);
 		return;
 	}
 	rs = registrar_agent_state(m->registrar, id, NULL, NULL);
@@ -289,7 +221,7 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 		return;
 	}
 	if (rs == REGISTRAR_AGENT_UNKNOWN) {
-		answer_text(req, 404, "Agent '%s' not found", id);
+		master_api_answer_text(req, 404, "Agent '%s' not found", id);
 		return;
 	}
 	g = keel_xcalloc(1, sizeof(*g));
@@ -300,16 +232,17 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 	if (rv < 0) {
 		master_op_cancel(op);
 		if (rv == -EBUSY)
-			answer_text(req, 503, "Agent '%s' %s", id, transition_of(m, id));
+			master_api_answer_text(req, 503, "Agent '%s' %s", id, transition_of(m, id));
 		else if (rv == -ENOENT)
-			answer_text(req, 404, "Agent '%s' not found", id);
+			master_api_answer_text(req, 404, "Agent '%s' not found", id);
 		else if (rv == -EEXIST)
 			keel_http_respond(req, 200, NULL, NULL, NULL, 0);
 		else if (rv == -EAGAIN || rv == -ESHUTDOWN)
-			answer_text(req, 503, "The registry is not available: %s", strerror(-rv));
+			master_api_answer_text(req, 503, "The registry is not available: %s",
+					       strerror(-rv));
 		else
-			answer_text(req, 500, "Failed to mark agent '%s' as gone: %s", id,
-				    strerror(-rv));
+			master_api_answer_text(req, 500, "Failed to mark agent '%s' as gone: %s",
+					       id, strerror(-rv));
 		gone_free(g);
 		return;
 	}
@@ -326,21 +259,6 @@ static void mark_gone(struct master_api *api, struct keel_http_req *req,
 
 /* --- The endpoint --- */
 
-/* Mesos's validation of a decoded Call (validation::master::call::validate). */
-static const char *call_invalid(const Mesos__V1__Master__Call *call)
-{
-	if (!call->has_type ||
-	    protobuf_c_enum_descriptor_get_value(&mesos__v1__master__call__type__descriptor,
-						 (int)call->type) == NULL)
-		return "Expecting 'type' to be present";
-	if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_METRICS && call->get_metrics == NULL)
-		return "Expecting 'get_metrics' to be present";
-	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE &&
-	    call->mark_agent_gone == NULL)
-		return "Expecting 'mark_agent_gone' to be present";
-	return NULL;
-}
-
 ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMessageDescriptor *d)
 {
 	const struct keel_http_head *h = keel_http_req_head(req);
@@ -351,24 +269,26 @@ ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMe
 	const char *body = keel_http_req_body(req, &len);
 
 	if (ct == NULL) {
-		answer_text(req, 400, "Expecting 'Content-Type' to be present");
+		master_api_answer_text(req, 400, "Expecting 'Content-Type' to be present");
 		return NULL;
 	}
 	if (ct_len == strlen(PROTOBUF_TYPE) && memcmp(ct, PROTOBUF_TYPE, ct_len) == 0) {
 		if (keel_pbjson_unpack(d, body, len, &msg, errmsg) < 0) {
-			answer_text(req, 400, "Failed to parse body into %s protobuf: %s",
-				    d->short_name, errmsg);
+			master_api_answer_text(req, 400,
+					       "Failed to parse body into %s protobuf: %s",
+					       d->short_name, errmsg);
 			return NULL;
 		}
 	} else if (ct_len == strlen(JSON_TYPE) && memcmp(ct, JSON_TYPE, ct_len) == 0) {
 		if (keel_pbjson_read(d, body ? body : "", len, &msg, errmsg) < 0) {
-			answer_text(req, 400, "Failed to convert JSON into %s protobuf: %s",
-				    d->short_name, errmsg);
+			master_api_answer_text(req, 400,
+					       "Failed to convert JSON into %s protobuf: %s",
+					       d->short_name, errmsg);
 			return NULL;
 		}
 	} else {
-		answer_text(req, 415, "Expecting 'Content-Type' of %s or %s", JSON_TYPE,
-			    PROTOBUF_TYPE);
+		master_api_answer_text(req, 415, "Expecting 'Content-Type' of %s or %s", JSON_TYPE,
+				       PROTOBUF_TYPE);
 		return NULL;
 	}
 	return msg;
@@ -380,13 +300,13 @@ bool master_api_negotiate(struct keel_http_req *req, bool *protobuf)
 	size_t accept_len = 0;
 	const char *accept = keel_http_header_get(h, "Accept", &accept_len);
 
-	if (accepts(accept, accept_len, JSON_TYPE)) {
+	if (master_api_accepts(accept, accept_len, JSON_TYPE)) {
 		*protobuf = false;
-	} else if (accepts(accept, accept_len, PROTOBUF_TYPE)) {
+	} else if (master_api_accepts(accept, accept_len, PROTOBUF_TYPE)) {
 		*protobuf = true;
 	} else {
-		answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'", PROTOBUF_TYPE,
-			    JSON_TYPE);
+		master_api_answer_text(req, 406, "Expecting 'Accept' to allow '%s' or '%s'",
+				       PROTOBUF_TYPE, JSON_TYPE);
 		return false;
 	}
 	return true;
@@ -406,8 +326,8 @@ static void on_api(struct keel_http_req *req, void *arg)
 	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)
 		return;
-	if ((invalid = call_invalid(call)) != NULL) {
-		answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
+	if ((invalid = master_api_call_invalid(call)) != NULL) {
+		master_api_answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
 	}
 	if (!master_api_negotiate(req, &protobuf))
@@ -415,19 +335,24 @@ static void on_api(struct keel_http_req *req, void *arg)
 
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE) {
 		mark_gone(api, req, call->mark_agent_gone);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_ROLES) {
+		master_api_get_roles(m, req, protobuf);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS) {
+		master_api_get_weights(m, req, protobuf);
 	} else if (master_api_reply_supported(call->type)) {
 		struct master_api_reply r;
 		char errmsg[KEEL_ERRMSG_SIZE];
 		if (master_api_reply_build(m, call, &r, errmsg) < 0)
-			answer_text(req, 500, "%s", errmsg);
+			master_api_answer_text(req, 500, "%s", errmsg);
 		else
-			answer_message(req, protobuf, &r.resp.base);
+			master_api_answer_message(req, protobuf, &r.resp.base);
 		master_api_reply_free(&r);
 	} else {
 		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
 		    &mesos__v1__master__call__type__descriptor, (int)call->type);
-		answer_text(req, 501, "Call type %s is not implemented by keel-master yet",
-			    v ? v->name : "?");
+		master_api_answer_text(req, 501,
+				       "Call type %s is not implemented by keel-master yet",
+				       v ? v->name : "?");
 	}
 out:
 	keel_pbjson_free(&call->base);

@@ -19,7 +19,8 @@
  *   POST /api/v1            the v1 operator API, leader only (master_http_gate: 307 or 503
  *                           elsewhere). GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS,
  *                           GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS,
- *                           GET_STATE, MARK_AGENT_GONE; every other type 501.
+ *                           GET_STATE, GET_ROLES, GET_WEIGHTS, MARK_AGENT_GONE; every other
+ *                           type 501.
  *   GET  /state, /state.json  Mesos's /state JSON, on every master (its own view).
  *   GET  /flags, /version   Mesos's /flags and /version JSON, on every master.
  *   GET  /metrics/snapshot  flat JSON of metrics (Mesos names where Mesos has one), on every
@@ -81,6 +82,24 @@ ProtobufCMessage *master_api_decode(struct keel_http_req *req, const ProtobufCMe
  * returns true, or answers 406 and returns false.
  */
 bool master_api_negotiate(struct keel_http_req *req, bool *protobuf);
+
+/* Answers req with status and a one-line text/plain body made from fmt. */
+void master_api_answer_text(struct keel_http_req *req, int status, const char *fmt, ...)
+    KEEL_PRINTF(3, 4);
+
+/* Answers req 200 with msg in JSON or protobuf; 500 when it cannot be written. */
+void master_api_answer_message(struct keel_http_req *req, bool protobuf,
+			       const ProtobufCMessage *msg);
+
+/*
+ * GET_ROLES and GET_WEIGHTS (http_api_roles.c), answered at once. GET_ROLES lists every role
+ * that has a --weights entry, a framework subscribed to it, or resources allocated to it
+ * (tasks and outstanding offers), sorted by name, each with its weight (1 by default), its
+ * frameworks and those resources; O(frameworks + offers + tasks). GET_WEIGHTS lists the
+ * --weights in their order.
+ */
+void master_api_get_roles(struct master *m, struct keel_http_req *req, bool protobuf);
+void master_api_get_weights(struct master *m, struct keel_http_req *req, bool protobuf);
 
 /* --- Renderers (http_state.c, http_metrics.c); also used by tests and benchmarks --- */
 

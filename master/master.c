@@ -67,6 +67,7 @@ static void config_copy(struct master_config *dst, const struct master_config *s
 	dst->cluster = dup_or_null(src->cluster);
 	dst->coord_url = dup_or_null(src->coord_url);
 	dst->flags_json = dup_or_null(src->flags_json);
+	dst->weights = dup_or_null(src->weights);
 }
 
 int master_new(struct keel_loop *loop, const struct master_config *cfg, struct master **out,

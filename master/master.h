@@ -80,6 +80,7 @@ struct master_config {
 	uint64_t max_agent_age_ms;	 /* --registry_max_agent_age [2weeks] */
 	uint32_t max_agent_count;	 /* --registry_max_agent_count [102400] */
 	bool log_auto_initialize;	 /* --log_auto_initialize [true] */
+	char *weights;			 /* --weights: "role=weight,..." (checked), or NULL */
 	char *flags_json; /* every flag's value as JSON (Mesos /flags form), or NULL */
 	/* Not flags: */
 	unsigned replog_tick_ms;  /* replica retry tick (0: replog's default) */
@@ -99,6 +100,14 @@ struct master_config {
  */
 int master_config_parse(int argc, char **argv, struct master_config *out, FILE *help_out,
 			char *errmsg);
+
+/*
+ * Parses a --weights value ("role1=w1,role2=w2"; each weight finite and > 0, roles valid
+ * names other than "*") and calls fn (when not NULL) for each pair in order; fn's negative
+ * return stops it. Returns 0, -EINVAL with errmsg naming the bad entry, or fn's error.
+ */
+int master_weights_parse(const char *text, int (*fn)(const char *role, double weight, void *arg),
+			 void *arg, char *errmsg);
 
 /* Frees the strings of c and zeroes it. */
 void master_config_free(struct master_config *c);

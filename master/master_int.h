@@ -125,6 +125,12 @@ void master_agent_answer_parked(struct master *m, struct master_agent *a, int st
 int master_agents_routes(struct master *m, char *errmsg);
 /* Answers req 200 with AgentRegistered for a. */
 void master_agent_answer(struct master *m, struct master_agent *a, struct keel_http_req *req);
+/*
+ * POSTs msg (packed as protobuf) to path on the agent at origin_name, once: fire and forget
+ * (failures are logged at debug level). Nothing is sent when m is not leading.
+ */
+void master_agent_post_once(struct master *m, const char *origin_name, const char *path,
+			    const ProtobufCMessage *msg);
 /* Sends ShutdownAgent for id to the address; fire and forget. */
 void master_send_shutdown(struct master *m, const char *id, const char *origin_name,
 			  const char *message);

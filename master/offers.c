@@ -130,16 +130,22 @@ static void send_rescind(struct master_offer *o)
 	master_framework_send(o->fw, &ev);
 }
 
-static void on_offer_timeout(struct keel_timer *t, void *arg)
+void master_offer_rescind(struct master *m, struct master_offer *o)
 {
-	struct master_offer *o = arg;
-	struct master_offers *os = o->owner;
+	struct master_offers *os = m->offers;
 
-	(void)t;
-	KEEL_INFO(MASTER_LOG, "offer %s timed out: rescinded", o->id);
 	send_rescind(o);
 	os->stats.rescinded++;
 	offer_recover(os, o, 0);
+}
+
+static void on_offer_timeout(struct keel_timer *t, void *arg)
+{
+	struct master_offer *o = arg;
+
+	(void)t;
+	KEEL_INFO(MASTER_LOG, "offer %s timed out: rescinded", o->id);
+	master_offer_rescind(o->owner->m, o);
 }
 
 /* --- The cycle --- */
@@ -471,6 +477,12 @@ int master_offers_suppress(struct master *m, struct master_framework *fw, char *
 
 /* --- Life --- */
 
+/* master_weights_parse's callback: the --weights go to the allocator. */
+static int set_weight(const char *role, double weight, void *arg)
+{
+	return allocator_role_set_weight(arg, role, weight);
+}
+
 int master_offers_new(struct master *m, char *errmsg)
 {
 	struct master_offers *os = keel_xcalloc(1, sizeof(*os));
@@ -478,6 +490,12 @@ int master_offers_new(struct master *m, char *errmsg)
 
 	os->m = m;
 	if ((rv = allocator_new(NULL, &os->alloc, errmsg)) < 0) {
+		keel_free(os);
+		return rv;
+	}
+	if (m->cfg.weights != NULL &&
+	    (rv = master_weights_parse(m->cfg.weights, set_weight, os->alloc, errmsg)) < 0) {
+		allocator_free(os->alloc);
 		keel_free(os);
 		return rv;
 	}

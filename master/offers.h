@@ -74,6 +74,8 @@ int master_offers_suppress(struct master *m, struct master_framework *fw, char *
 
 /* The outstanding offer with this ID, or NULL. */
 struct master_offer *master_offer_find(const struct master *m, const char *id);
+/* Sends RESCIND for the offer, gives its resources back (no filter) and frees it. */
+void master_offer_rescind(struct master *m, struct master_offer *o);
 /* Removes an offer without recovering its resources (they were used); frees it. */
 void master_offer_drop(struct master *m, struct master_offer *o);
 /* Returns resources a framework held on an agent in a role, with a filter (<0: default). */

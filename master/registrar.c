@@ -857,6 +857,21 @@ int registrar_add_framework(struct registrar *r, const Mesos__V1__FrameworkInfo 
 				cb, arg);
 }
 
+int registrar_update_framework(struct registrar *r, const Mesos__V1__FrameworkInfo *info,
+			       registrar_done_cb cb, void *arg)
+{
+	Keel__Registry__Operation msg = KEEL__REGISTRY__OPERATION__INIT;
+	Keel__Registry__Operation__UpdateFramework body =
+	    KEEL__REGISTRY__OPERATION__UPDATE_FRAMEWORK__INIT;
+
+	body.info = (Mesos__V1__FrameworkInfo *)info;
+	msg.op_case = KEEL__REGISTRY__OPERATION__OP_UPDATE_FRAMEWORK;
+	msg.update_framework = &body;
+	/* It must exist, like a removal (the projected state is not read for frameworks). */
+	return submit_framework(r, info && info->id ? valid_id(info->id->value) : NULL, false, &msg,
+				cb, arg);
+}
+
 int registrar_remove_framework(struct registrar *r, const char *framework_id, registrar_done_cb cb,
 			       void *arg)
 {

@@ -141,6 +141,9 @@ int registrar_remove_agent(struct registrar *r, const char *agent_id, registrar_
 /* Frameworks (for the next issue). -EEXIST / -ENOENT as for agents. */
 int registrar_add_framework(struct registrar *r, const Mesos__V1__FrameworkInfo *info,
 			    registrar_done_cb cb, void *arg);
+/* Replaces a durable framework's FrameworkInfo (UPDATE_FRAMEWORK). -ENOENT when unknown. */
+int registrar_update_framework(struct registrar *r, const Mesos__V1__FrameworkInfo *info,
+			       registrar_done_cb cb, void *arg);
 int registrar_remove_framework(struct registrar *r, const char *framework_id, registrar_done_cb cb,
 			       void *arg);
 

@@ -249,8 +249,7 @@ static void fw_open_stream(struct master_framework *fw, struct keel_http_req *re
 
 /* --- The framework table --- */
 
-/* Keeps a copy of the roles a SUBSCRIBE suppressed (for the allocator). */
-static void fw_set_suppressed(struct master_framework *fw, char *const *roles, size_t n)
+void master_framework_set_suppressed(struct master_framework *fw, char *const *roles, size_t n)
 {
 	for (size_t i = 0; i < fw->n_suppressed; i++)
 		keel_free(fw->suppressed[i]);
@@ -263,6 +262,28 @@ static void fw_set_suppressed(struct master_framework *fw, char *const *roles, s
 	for (size_t i = 0; i < n; i++)
 		fw->suppressed[i] = keel_xstrdup(roles[i]);
 	fw->n_suppressed = n;
+}
+
+bool master_framework_multi_role(const Mesos__V1__FrameworkInfo *info)
+{
+	for (size_t i = 0; i < info->n_capabilities; i++)
+		if (info->capabilities[i]->has_type &&
+		    info->capabilities[i]->type ==
+			MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
+			return true;
+	return false;
+}
+
+void master_framework_set_info(struct master_framework *fw, Mesos__V1__FrameworkInfo *info)
+{
+	Mesos__V1__FrameworkInfo *old = fw->info;
+
+	fw->info = info;
+	fw->id = info->id->value;
+	/* The table's key pointer moves to the new copy before the old one goes. */
+	if (keel_hmap_put(&fw->sched->frameworks, fw->id, fw, NULL) < 0)
+		abort(); /* a daemon's out-of-memory is fatal */
+	keel_pbjson_free(&old->base);
 }
 
 static void teardown(struct master_sched *s, struct master_framework *fw);
@@ -301,7 +322,7 @@ static void fw_free(struct master_framework *fw)
 	keel_timer_free(fw->heartbeat);
 	keel_timer_free(fw->failover);
 	keel_pbjson_free(&fw->info->base);
-	fw_set_suppressed(fw, NULL, 0);
+	master_framework_set_suppressed(fw, NULL, 0);
 	keel_free(fw->pending);
 	keel_free(fw);
 }
@@ -395,22 +416,16 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 		/* The FrameworkInfo may change on re-subscription; the ID may not. */
 		info = (Mesos__V1__FrameworkInfo *)master_pb_copy(&given->base);
 		if (fw != NULL) {
-			Mesos__V1__FrameworkInfo *old = fw->info;
-			fw->info = info;
-			fw->id = info->id->value;
-			/* The table's key pointer moves to the new copy before the old one goes. */
-			if (keel_hmap_put(&s->frameworks, fw->id, fw, NULL) < 0)
-				abort();
-			keel_pbjson_free(&old->base);
-			fw_set_suppressed(fw, call->subscribe->suppressed_roles,
-					  call->subscribe->n_suppressed_roles);
+			master_framework_set_info(fw, info);
+			master_framework_set_suppressed(fw, call->subscribe->suppressed_roles,
+							call->subscribe->n_suppressed_roles);
 			fw_open_stream(fw, req, protobuf);
 			return;
 		}
 		fw = fw_add(s, info);
 		fw->protobuf = protobuf;
-		fw_set_suppressed(fw, call->subscribe->suppressed_roles,
-				  call->subscribe->n_suppressed_roles);
+		master_framework_set_suppressed(fw, call->subscribe->suppressed_roles,
+						call->subscribe->n_suppressed_roles);
 		if (registrar_framework(m->registrar, fid) != NULL) {
 			/* Known from the registry (a failover): the same framework again. */
 			KEEL_INFO(MASTER_LOG, "framework %s re-subscribed after a failover", fid);
@@ -428,8 +443,8 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 	info->id->value = keel_xstrdup(id);
 	fw = fw_add(s, info);
 	fw->protobuf = protobuf;
-	fw_set_suppressed(fw, call->subscribe->suppressed_roles,
-			  call->subscribe->n_suppressed_roles);
+	master_framework_set_suppressed(fw, call->subscribe->suppressed_roles,
+					call->subscribe->n_suppressed_roles);
 	fw_record(s, fw, req);
 }
 
@@ -523,6 +538,17 @@ static void dispatch(struct master_sched *s, struct keel_http_req *req, struct m
 	case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
 		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
 		master_tasks_reconcile(s->m, fw, call->reconcile);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		master_sched_shutdown_executor(s->m, fw, call->shutdown);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
+		keel_http_respond(req, 202, NULL, NULL, NULL, 0);
+		master_sched_message(s->m, fw, call->message);
+		return;
+	case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
+		master_sched_update_framework(s->m, fw, call->update_framework, req);
 		return;
 	case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
 		/* Mesos hands requests to its allocator, which ignores them. */

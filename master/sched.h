@@ -82,6 +82,42 @@ int master_framework_send(struct master_framework *fw, const Mesos__V1__Schedule
 /* The same with an event already encoded in the stream's format (protobuf or JSON). */
 int master_framework_send_raw(struct master_framework *fw, const char *data, size_t len);
 
+/* Whether info has the MULTI_ROLE capability (roles in `roles`; else the one `role`, "*"). */
+bool master_framework_multi_role(const Mesos__V1__FrameworkInfo *info);
+
+/* Replaces fw's FrameworkInfo with info (owned from now on; its id must be fw's). */
+void master_framework_set_info(struct master_framework *fw, Mesos__V1__FrameworkInfo *info);
+/* Replaces fw's suppressed roles with a copy of roles[0..n). */
+void master_framework_set_suppressed(struct master_framework *fw, char *const *roles, size_t n);
+
+/*
+ * SHUTDOWN (sched_executor.c): kills, through the agent protocol (KillTask), every live task
+ * of fw on sd's agent that runs under sd's executor (its executor_id, or a command task whose
+ * task ID is the executor ID, as Mesos names command executors). Returns how many; an unknown
+ * agent is logged and changes nothing (Mesos answers 202 all the same).
+ */
+size_t master_sched_shutdown_executor(struct master *m, struct master_framework *fw,
+				      const Mesos__V1__Scheduler__Call__Shutdown *sd);
+
+/*
+ * MESSAGE (sched_executor.c): forwards the data to the agent as a FrameworkMessage, once (no
+ * retry: unreliable as in Mesos). False when the agent is unknown or disconnected (logged).
+ */
+bool master_sched_message(struct master *m, struct master_framework *fw,
+			  const Mesos__V1__Scheduler__Call__Message *msg);
+
+/*
+ * UPDATE_FRAMEWORK (framework_update.c): validates the new FrameworkInfo against fw's as Mesos
+ * does (400 with the reason: user, principal and checkpoint cannot change; suppressed roles
+ * must be among its roles), records it in the registry and, once durable, applies it (roles,
+ * name, failover_timeout, capabilities, suppressed roles; offers of roles it left are
+ * rescinded) and answers 200 with an empty body. 503 when the registry refuses it for now
+ * (another change of this framework is in flight, or the registry is not available).
+ */
+void master_sched_update_framework(struct master *m, struct master_framework *fw,
+				   const Mesos__V1__Scheduler__Call__UpdateFramework *uf,
+				   struct keel_http_req *req);
+
 /*
  * Mesos's validation::scheduler::call::validate of a decoded Call: NULL when
  * valid, else the reason (a static string or buf, size bytes) that follows

@@ -54,6 +54,11 @@ const char *master_sched_call_invalid(const Mesos__V1__Scheduler__Call *call, ch
 		snprintf(buf, size, "Expecting '%s' to be present", name);
 		return buf;
 	}
+	if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK) {
+		const Mesos__V1__FrameworkID *id = call->update_framework->framework_info->id;
+		if (id == NULL || strcmp(id->value, call->framework_id->value) != 0)
+			return "'framework_id' differs from 'update_framework.framework_info.id'";
+	}
 	if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE &&
 	    call->acknowledge->uuid.len != 16)
 		return "Not a valid UUID";

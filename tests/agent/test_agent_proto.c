@@ -348,3 +348,34 @@ TEST(bad_resources_refused)
 	ASSERT_NULL(a);
 	fx_free(&f);
 }
+
+/* A FrameworkMessage (a scheduler's MESSAGE): 202 and dropped (command tasks take none); a
+ * stale epoch is 409 and a wrong agent ID 404, as for every master message. */
+TEST(framework_message_is_accepted_and_dropped)
+{
+	struct fx f;
+	Keel__Agent__FrameworkMessage m = KEEL__AGENT__FRAMEWORK_MESSAGE__INIT;
+	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+	Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+	Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+
+	fx_init(&f);
+	fx_start(&f);
+	ASSERT_TRUE(fm_run_until(f.loop, fx_registered, &f, 5000));
+	aid.value = f.fm->agent_id;
+	fid.value = "fw1";
+	eid.value = "ex1";
+	m.agent_id = &aid;
+	m.epoch = 1;
+	m.framework_id = &fid;
+	m.executor_id = &eid;
+	m.data.data = (uint8_t *)"hi";
+	m.data.len = 2;
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/framework_message", &m.base), 202);
+	m.epoch = 7;
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/framework_message", &m.base), 409);
+	m.epoch = 1;
+	aid.value = "someone-else";
+	ASSERT_INT_EQ(fx_call(&f, "/internal/master/framework_message", &m.base), 404);
+	fx_free(&f);
+}

@@ -219,9 +219,18 @@ Mesos__V1__AgentInfo *rich_agent_info(const char *host)
 
 char *register_rich_agent(struct fx *f, struct master *m, const char *host)
 {
+	Mesos__V1__AgentInfo *info = rich_agent_info(host);
+	char *id = register_agent_info(f, m, host, info);
+
+	keel_pbjson_free(&info->base);
+	return id;
+}
+
+char *register_agent_info(struct fx *f, struct master *m, const char *host,
+			  const Mesos__V1__AgentInfo *info)
+{
 	Keel__Agent__RegisterAgent msg = KEEL__AGENT__REGISTER_AGENT__INIT;
 	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
-	Mesos__V1__AgentInfo *info = rich_agent_info(host);
 	Keel__Agent__AgentRegistered *ok = NULL;
 	struct hresp r = {0};
 	uint8_t buf[4096];
@@ -231,7 +240,7 @@ char *register_rich_agent(struct fx *f, struct master *m, const char *host)
 	addr.hostname = (char *)host;
 	addr.ip = "127.0.0.1";
 	addr.port = f->agent_port;
-	msg.info = info;
+	msg.info = (Mesos__V1__AgentInfo *)info;
 	msg.address = &addr;
 	msg.key = (char *)host;
 	msg.version = "9.9.9";
@@ -246,7 +255,6 @@ char *register_rich_agent(struct fx *f, struct master *m, const char *host)
 	id = strdup(ok->agent_id->value);
 	ASSERT_NOT_NULL(id);
 	keel_pbjson_free(&ok->base);
-	keel_pbjson_free(&info->base);
 	hresp_free(&r);
 	return id;
 }

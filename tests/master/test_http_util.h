@@ -61,6 +61,10 @@ Mesos__V1__Master__Response *hpb(const struct hresp *r);
  */
 char *register_rich_agent(struct fx *f, struct master *m, const char *host);
 
+/* The same with the AgentInfo given (no ID; borrowed). */
+char *register_agent_info(struct fx *f, struct master *m, const char *host,
+			  const Mesos__V1__AgentInfo *info);
+
 /* Packs that agent's AgentInfo (no ID) into a new heap message (keel_pbjson_free). */
 Mesos__V1__AgentInfo *rich_agent_info(const char *host);
 

@@ -131,6 +131,15 @@ TEST(bad_flags_are_named)
 	    {{"--quorum=2"}, "--quorum"},
 	    {{"--quorum=2", "--coord=static://127.0.0.1:1,127.0.0.1:2"}, "--quorum"},
 	    {{"--no_such_flag=1"}, "no_such_flag"},
+	    {{"--weights=web"}, "--weights: expected role=weight, got 'web'"},
+	    {{"--weights=web=3,=2"}, "--weights: expected role=weight, got '=2'"},
+	    {{"--weights=web="}, "--weights: expected role=weight"},
+	    {{"--weights=web=0"}, "the weight of role 'web' must be a number > 0, got '0'"},
+	    {{"--weights=web=-1"}, "--weights"},
+	    {{"--weights=web=3x"}, "--weights"},
+	    {{"--weights=web=inf"}, "--weights"},
+	    {{"--weights=*=2"}, "--weights: invalid role name '*'"},
+	    {{"--weights=a/b=2"}, "--weights: invalid role name 'a/b'"},
 	    {{"positional"}, "positional"},
 	};
 
@@ -207,4 +216,34 @@ TEST(environment_and_help)
 			       "--zk_session_timeout"};
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(names); i++)
 		ASSERT_STR_CONTAINS(text, names[i]);
+}
+
+/* --weights: kept as given once checked; master_weights_parse hands out each pair in order. */
+static int collect(const char *role, double weight, void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%s:%g;", role, weight);
+	return strcmp(role, "stop") == 0 ? -ENOSPC : 0;
+}
+
+TEST(weights_flag)
+{
+	struct master_config c;
+	char err[KEEL_ERRMSG_SIZE], seen[256] = "";
+
+	ASSERT_OK(parse(&c, err, "--registry=in_memory", "--weights=web=3,db=1.5", NULL));
+	ASSERT_STR_EQ(c.weights, "web=3,db=1.5");
+	ASSERT_OK(master_weights_parse(c.weights, collect, seen, err));
+	ASSERT_STR_EQ(seen, "web:3;db:1.5;");
+	master_config_free(&c);
+	ASSERT_OK(parse(&c, err, "--registry=in_memory", NULL));
+	ASSERT_NULL(c.weights);
+	master_config_free(&c);
+	/* The callback's error stops the walk and is returned. */
+	seen[0] = '\0';
+	ASSERT_INT_EQ(master_weights_parse("a=1,stop=2,b=3", collect, seen, err), -ENOSPC);
+	ASSERT_STR_EQ(seen, "a:1;stop:2;");
+	ASSERT_STR_CONTAINS(err, "cannot set the weight of role 'stop'");
 }
