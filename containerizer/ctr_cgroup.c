@@ -505,6 +505,29 @@ static bool cg_claim_spare(const struct ctr_cg_set *set, unsigned i)
 	return rename(spare, set->dir[i]) == 0;
 }
 
+/*
+ * mkdir of a container's cgroup: 0 or -errno. When the parent (keel/...) is gone since this
+ * context made it (another user of the subtree removed it while it was empty), the parents are
+ * made again, once.
+ */
+static int cg_mkdir(const char *dir)
+{
+	char parent[PATH_MAX], *slash;
+
+	if (mkdir(dir, 0755) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent)
+		return -ENOENT;
+	*slash = '\0';
+	if (ctr_mkdir_p(parent, 0755) < 0)
+		return -ENOENT;
+	return mkdir(dir, 0755) == 0 ? 0 : -errno;
+}
+
 int ctr_cg_create(const struct ctr_cg_set *set, const struct ctr_cg_limits *lim,
 		  int procs_fd[CTR_CG_NCTRL], unsigned *owned, char *errmsg)
 {
@@ -520,10 +543,10 @@ int ctr_cg_create(const struct ctr_cg_set *set, const struct ctr_cg_limits *lim,
 		if (cg_claim_spare(set, i)) {
 			*owned |= 1u << i;
 		} else {
-			if (mkdir(set->dir[i], 0755) < 0) {
-				if (errno != EEXIST)
-					return keel_errno_f(errmsg, -errno, "mkdir %s",
-							    set->dir[i]);
+			rv = cg_mkdir(set->dir[i]);
+			if (rv < 0) {
+				if (rv != -EEXIST)
+					return keel_errno_f(errmsg, rv, "mkdir %s", set->dir[i]);
 				if (!cg_procs_empty(set->dir[i]))
 					return keel_errf(errmsg, -EBUSY,
 							 "cgroup %s exists and is in use",

@@ -155,6 +155,46 @@ TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 	fx_cleanup();
 }
 
+/* Another user of the keel/ subtree may remove our (empty) parent cgroup while the context
+ * lives: the next launch makes it again instead of failing. */
+TEST(cgroup_parent_removed_under_the_context_is_made_again)
+{
+	static const char *const ctrls[] = {"cpu", "cpuacct", "memory", "pids", "freezer"};
+	const char *ok[] = {fx_probe(), "exit", "0", NULL};
+	struct keel_ctr_spec spec = {.argv = ok, .cpus = 0.5, .mem_bytes = 64 << 20};
+	struct keel_ctr_config cfg;
+	struct keel_ctr_status st;
+	char id[KEEL_CTR_ID_SIZE], dir[PATH_MAX], msg[256];
+	int removed = 0;
+
+	fx_require_cgroup_v1();
+	fx_open();
+	keel_ctr_close(fx.ctx); /* again, with the pool off: the parent must end up empty */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.work_dir = fx.work_dir;
+	cfg.cgroup_parent = fx.cg_parent;
+	cfg.cgroup_pool = -1;
+	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
+	for (int round = 0; round < 2; round++) {
+		ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
+		st = fx_wait(id, 60000);
+		ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
+		ASSERT_INT_EQ(st.exit_code, 0);
+		ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
+		assert_cgroups_gone(id);
+		if (round == 1)
+			break;
+		for (size_t i = 0; i < KEEL_ARRAY_SIZE(ctrls); i++) {
+			ASSERT_INT_LT(snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s", ctrls[i],
+					       fx.cg_parent),
+				      (int)sizeof(dir));
+			removed += rmdir(dir) == 0;
+		}
+		ASSERT_INT_GT(removed, 0);
+	}
+	fx_cleanup();
+}
+
 TEST(memory_over_limit_is_oom_killed_and_reported)
 {
 	const char *hog[] = {fx_probe(), "alloc", "256", NULL};
