@@ -36,6 +36,19 @@ static void assert_cgroups_gone(const char *id)
 }
 
 /* Spare sets of the case's parent in the memory hierarchy (name of the last one in `last`). */
+/* Launches spec, waits for exit 0, destroys it; its cgroups are gone. id gets its ID. */
+static void run_to_exit_0_and_destroy(const struct keel_ctr_spec *spec, char id[KEEL_CTR_ID_SIZE])
+{
+	struct keel_ctr_status st;
+
+	ASSERT_INT_LT(snprintf(id, KEEL_CTR_ID_SIZE, "%s", fx_launch(spec)), KEEL_CTR_ID_SIZE);
+	st = fx_wait(id, 60000);
+	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
+	ASSERT_INT_EQ(st.exit_code, 0);
+	ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
+	assert_cgroups_gone(id);
+}
+
 static int count_spares(char last[256])
 {
 	char dir[PATH_MAX];
@@ -95,12 +108,7 @@ TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 	fx_require_cgroup_v1();
 	fx_open();
 	/* A first container peaks above 24 MiB; its set goes to the pool, not away. */
-	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
-	st = fx_wait(id, 60000);
-	ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
-	ASSERT_INT_EQ(st.exit_code, 0);
-	ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
-	assert_cgroups_gone(id);
+	run_to_exit_0_and_destroy(&spec, id);
 	ASSERT_INT_EQ(count_spares(spare), 1);
 	ino = memcg_ino(spare);
 
@@ -163,7 +171,6 @@ TEST(cgroup_parent_removed_under_the_context_is_made_again)
 	const char *ok[] = {fx_probe(), "exit", "0", NULL};
 	struct keel_ctr_spec spec = {.argv = ok, .cpus = 0.5, .mem_bytes = 64 << 20};
 	struct keel_ctr_config cfg;
-	struct keel_ctr_status st;
 	char id[KEEL_CTR_ID_SIZE], dir[PATH_MAX], msg[256];
 	int removed = 0;
 
@@ -176,12 +183,7 @@ TEST(cgroup_parent_removed_under_the_context_is_made_again)
 	cfg.cgroup_pool = -1;
 	ASSERT_OK(keel_ctr_open(&cfg, &fx.ctx, msg));
 	for (int round = 0; round < 2; round++) {
-		ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
-		st = fx_wait(id, 60000);
-		ASSERT_INT_EQ(st.reason, KEEL_CTR_REASON_EXITED);
-		ASSERT_INT_EQ(st.exit_code, 0);
-		ASSERT_OK(keel_ctr_destroy(fx.ctx, id));
-		assert_cgroups_gone(id);
+		run_to_exit_0_and_destroy(&spec, id);
 		if (round == 1)
 			break;
 		for (size_t i = 0; i < KEEL_ARRAY_SIZE(ctrls); i++) {
