@@ -46,7 +46,7 @@ static int find_script(char *out, size_t size)
  */
 static int point_at_binaries(void)
 {
-	char exe[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 64];
+	char exe[PATH_MAX], dir[PATH_MAX + 8], path[PATH_MAX + 64];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
 
