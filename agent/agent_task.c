@@ -401,10 +401,21 @@ static void task_launch(struct agent_task *t)
 	if ((rv = keel_ctr_launch(a->ctr, &spec, id)) < 0) {
 		char msg[400];
 
-		snprintf(msg, sizeof(msg), "Failed to launch container: %s",
-			 keel_ctr_errmsg(a->ctr));
 		agent_store_del(a->store, key, NULL);
 		t->ctr_id[0] = '\0';
+		if (rv == -EINVAL || rv == -ENOENT) {
+			/* The spec cannot run here as given (an image not in the store, a user
+			 * unknown to the host or the image, a missing volume source): refused
+			 * before anything was created, so the task is invalid, not failed. */
+			snprintf(msg, sizeof(msg), "Task is invalid: %s", keel_ctr_errmsg(a->ctr));
+			a->n_tasks_error++;
+			agent_update_add(t, MESOS__V1__TASK_STATE__TASK_ERROR,
+					 MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, true,
+					 msg);
+			goto out;
+		}
+		snprintf(msg, sizeof(msg), "Failed to launch container: %s",
+			 keel_ctr_errmsg(a->ctr));
 		a->n_tasks_failed++;
 		agent_update_add(t, MESOS__V1__TASK_STATE__TASK_FAILED,
 				 MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,

@@ -209,7 +209,8 @@ TEST(failing_command_is_task_failed)
 	fx_free(&f);
 }
 
-TEST(bad_user_is_launch_failed)
+/* A user the host does not know: TASK_ERROR (the TaskInfo cannot run here), never STARTING. */
+TEST(bad_user_is_task_error)
 {
 	struct fx f;
 	struct run r;
@@ -219,9 +220,10 @@ TEST(bad_user_is_launch_failed)
 	run_init(&r, &f, "baduser", "true");
 	r.cmd.user = "no-such-user-keel";
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
-	u = wait_state(&f, "baduser", MESOS__V1__TASK_STATE__TASK_FAILED, 10000);
+	u = wait_state(&f, "baduser", MESOS__V1__TASK_STATE__TASK_ERROR, 10000);
 	ASSERT_TRUE(u->has_reason);
-	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
+	ASSERT_STR_CONTAINS(u->message, "no-such-user-keel");
 	ASSERT_UINT_EQ(fm_count(f.fm, "baduser"), 1); /* never STARTING */
 	fx_free(&f);
 }
@@ -561,7 +563,7 @@ TEST(agent_sigkill_mid_task_recovers_and_delivers_in_order)
 	unlink(log);
 }
 
-TEST(missing_image_is_launch_failed_and_nothing_starts)
+TEST(missing_image_is_task_error_and_nothing_starts)
 {
 	struct fx f;
 	struct run r;
@@ -581,8 +583,9 @@ TEST(missing_image_is_launch_failed_and_nothing_starts)
 	ci.mesos = &mi;
 	r.ti.container = &ci;
 	ASSERT_INT_EQ(fx_call(&f, "/internal/master/run_task", &r.m.base), 202);
-	u = wait_state(&f, "noimage", MESOS__V1__TASK_STATE__TASK_FAILED, 10000);
-	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+	u = wait_state(&f, "noimage", MESOS__V1__TASK_STATE__TASK_ERROR, 10000);
+	ASSERT_INT_EQ(u->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
+	ASSERT_STR_CONTAINS(u->message, "Task is invalid: "); /* here: no linux launcher */
 	ASSERT_UINT_EQ(fm_count(f.fm, "noimage"), 1);
 	/* An APPC image is not supported: TASK_ERROR before anything. */
 	run_init(&r, &f, "appc", "true");

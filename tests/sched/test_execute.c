@@ -183,7 +183,7 @@ TEST(execute_task_error_exits_1_with_message)
 	ASSERT_STR_CONTAINS(err, "nosuch");
 }
 
-/* The real agent's answer to an unknown image: TASK_FAILED with no exit status. */
+/* A launch failure: TASK_FAILED with no exit status. */
 TEST(execute_launch_failure_exits_1_with_message_and_reads_nothing)
 {
 	struct script sc = {.final = MESOS__V1__TASK_STATE__TASK_FAILED,
