@@ -178,11 +178,11 @@ up)
 	[ ! -f "$dir/masters/count" ] || die "$dir holds a cluster already (cluster.sh down $dir first)"
 	ensure_build
 	mkdir -p "$dir/masters"
-	svc_free_ports "$masters" >"$dir/masters/ports"
+	# The service first, then the masters' ports: ports picked before the service binds its own
+	# could be taken by it.
 	case "$backend" in
 	static)
 		[ "$masters" = 1 ] || die "static runs one master (use zk or etcd for HA)"
-		echo "static://127.0.0.1:$(master_port 1)" >"$dir/url"
 		;;
 	zk)
 		conn=$("$here/services/zookeeper.sh" start "$dir/zk" 3 | tail -n 1)
@@ -194,6 +194,8 @@ up)
 		;;
 	*) usage ;;
 	esac
+	svc_free_ports "$masters" >"$dir/masters/ports"
+	[ "$backend" != static ] || echo "static://127.0.0.1:$(master_port 1)" >"$dir/url"
 	echo "$backend" >"$dir/backend"
 	echo "$masters" >"$dir/masters/count"
 	echo $((masters / 2 + 1)) >"$dir/masters/quorum"
