@@ -95,6 +95,14 @@ static void read_memcg(const char *id, const char *file, char *buf, size_t n)
 
 static bool usage_nonzero(void *arg);
 
+/* The container's status names its task's pid (known once the supervisor reported it). */
+static bool task_pid_known(void *arg)
+{
+	struct keel_ctr_status st;
+
+	return keel_ctr_status(fx.ctx, arg, &st) == 0 && st.task_pid > 0;
+}
+
 TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 {
 	const char *alloc[] = {fx_probe(), "alloc", "24", NULL};
@@ -153,9 +161,13 @@ TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 	spec.mem_bytes = 64 << 20;
 	ASSERT_INT_LT(snprintf(id, sizeof(id), "%s", fx_launch(&spec)), (int)sizeof(id));
 	ASSERT_TRUE(fx_until(usage_nonzero, id, 20000));
+	ASSERT_TRUE(fx_until(task_pid_known, id, 20000));
 	ASSERT_OK(keel_ctr_status(fx.ctx, id, &st));
 	keel_ctr_close(fx.ctx);
 	fx.ctx = NULL;
+	/* Never kill(0, ...): that would be this test's whole process group. */
+	ASSERT_INT_GT(st.task_pid, 0);
+	ASSERT_INT_GT(st.supervisor_pid, 0);
 	ASSERT_OK(kill(st.task_pid, SIGKILL));
 	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
 	assert_cgroups_gone(id);
