@@ -46,13 +46,35 @@ void fx_require_cgroup_v1(void)
 	}
 }
 
+static char fx_probe_dir[64];
+static char fx_probe_path[96];
+
+static void copy_file(const char *from, const char *to, mode_t mode);
+
+static void probe_remove(void)
+{
+	if (fx_probe_dir[0] != '\0')
+		ctr_remove_tree_at(AT_FDCWD, fx_probe_dir);
+	fx_probe_dir[0] = '\0';
+}
+
+/* The probe, copied to a 0755 directory of its own: tasks run as other users must reach it
+ * whatever the mode of the checkout (a clone under mktemp -d is 0700). */
 const char *fx_probe(void)
 {
 	const char *p = getenv("KEEL_CTR_PROBE");
 
 	if (p == NULL || access(p, X_OK) < 0)
 		TH_SKIP("KEEL_CTR_PROBE is not set (run through meson test)");
-	return p;
+	if (fx_probe_path[0] != '\0')
+		return fx_probe_path;
+	snprintf(fx_probe_dir, sizeof(fx_probe_dir), "/tmp/keel-probe-XXXXXX");
+	ASSERT_NOT_NULL(mkdtemp(fx_probe_dir));
+	atexit(probe_remove);
+	ASSERT_OK(chmod(fx_probe_dir, 0755));
+	snprintf(fx_probe_path, sizeof(fx_probe_path), "%s/ctr_probe", fx_probe_dir);
+	copy_file(p, fx_probe_path, 0755);
+	return fx_probe_path;
 }
 
 const char *fx_cli(void)
