@@ -122,7 +122,7 @@ static void usage(FILE *f)
 int keelctl_cluster(int argc, char **argv)
 {
 	char *dir = NULL, *coord = NULL, script[PATH_MAX + 16], abs[PATH_MAX];
-	char masters_s[24], agents_s[24];
+	char masters_s[24], agents_s[24], coord_s[8];
 	uint64_t masters = 0, agents = 1;
 	bool ha = false;
 	const struct keel_flag table[] = {
@@ -161,10 +161,10 @@ int keelctl_cluster(int argc, char **argv)
 		keel_flags_free(&f);
 		return rv == KEEL_FLAGS_HELP ? KEELCTL_OK : KEELCTL_USAGE;
 	}
-	if (coord == NULL)
-		coord = strdup(ha ? "zk" : "static");
-	else
-		coord = strdup(coord);
+	/* Copied out of the flags, freed below; longer than any valid name means invalid. */
+	snprintf(coord_s, sizeof(coord_s), "%s",
+		 coord == NULL ? (ha ? "zk" : "static") : strlen(coord) < 8 ? coord : "invalid");
+	coord = coord_s;
 	if (masters == 0)
 		masters = ha ? 3 : 1;
 	if (dir == NULL)
@@ -174,7 +174,6 @@ int keelctl_cluster(int argc, char **argv)
 		    realpath(dir, abs) == NULL) {
 			fprintf(stderr, "keelctl cluster %s: %s: %s\n", cmd, dir, strerror(errno));
 			keel_flags_free(&f);
-			free(coord);
 			return KEELCTL_FAIL;
 		}
 	}
@@ -216,6 +215,5 @@ int keelctl_cluster(int argc, char **argv)
 		char *args[] = {(char *)cmd, abs};
 		rv = run_script(script, args, 2);
 	}
-	free(coord);
 	return rv;
 }
