@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# keelctl cluster up|down: a static one-master cluster and an HA one on ZooKeeper, each running a task; down leaves nothing.
+# keelctl cluster up|down: a static one-master cluster and HA ones on ZooKeeper and etcd, each running a task; down leaves nothing.
 set -euo pipefail
 B=$1
 KEELCTL=$B/cli/keelctl
@@ -8,6 +8,7 @@ WORK=$(mktemp -d "$B/tests-cluster.XXXXXX")
 cleanup() {
 	"$KEELCTL" cluster down --dir="$WORK/static" >/dev/null 2>&1 || true
 	"$KEELCTL" cluster down --dir="$WORK/ha" >/dev/null 2>&1 || true
+	"$KEELCTL" cluster down --dir="$WORK/etcd" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -63,4 +64,10 @@ echo "static cluster: up, a task, down: ok"
 grep -q "^zk://127.0.0.1:" "$WORK/up" || fail "HA up printed: $(cat "$WORK/up")"
 check_cluster "$WORK/ha" 3
 echo "HA cluster (3 masters, ZooKeeper): up, a task, down: ok"
+
+"$KEELCTL" cluster up --dir="$WORK/etcd" --coord=etcd --masters=3 --agents=1 >"$WORK/up" \
+	2>"$WORK/uperr" || fail "etcd up: $(cat "$WORK/uperr")"
+grep -q "^etcd://127.0.0.1:" "$WORK/up" || fail "etcd up printed: $(cat "$WORK/up")"
+check_cluster "$WORK/etcd" 3
+echo "HA cluster (3 masters, etcd): up, a task, down: ok"
 echo PASS
