@@ -41,6 +41,9 @@ struct agent_task {
 	bool in_flight;			  /* head was sent and not acknowledged */
 	uint64_t backoff_ms;		  /* next resend delay */
 	struct keel_timer *resend;	  /* resends head */
+	char *group_key; /* "<framework id>/<executor id>" of its task group (owned) */
+	struct agent_task *group_prev; /* ring of the group's tasks (self when alone) */
+	struct agent_task *group_next; /* ring of the group's tasks (self when alone) */
 };
 
 /* The agent. */
@@ -73,6 +76,7 @@ struct agent {
 	void (*on_done)(void *arg);	   /* keel_agent_on_done */
 	void *on_done_arg;		   /* its argument */
 	struct keel_hmap tasks;		   /* key -> struct agent_task */
+	struct keel_hmap groups;	   /* group_key -> one task of that group's ring */
 	struct keel_hmap by_ctr;	   /* ctr_id -> struct agent_task */
 	uint64_t next_seq;		   /* next update sequence number */
 	enum keel_agent_launcher launcher; /* task launcher */

@@ -44,8 +44,28 @@ fail:
 	return NULL;
 }
 
+/* Takes t out of its group's ring (and the group map, if it was the one listed). */
+static void task_group_unlink(struct agent_task *t)
+{
+	struct agent *a = t->agent;
+
+	if (!t->group_key)
+		return;
+	if (keel_hmap_get(&a->groups, t->group_key) == t) {
+		if (t->group_next == t)
+			keel_hmap_del(&a->groups, t->group_key);
+		else
+			keel_hmap_put(&a->groups, t->group_next->group_key, t->group_next, NULL);
+	}
+	t->group_prev->group_next = t->group_next;
+	t->group_next->group_prev = t->group_prev;
+	keel_free(t->group_key);
+	t->group_key = NULL;
+}
+
 static void task_free(struct agent_task *t)
 {
+	task_group_unlink(t);
 	agent_update_task_free(t);
 	if (t->run)
 		keel_pbjson_free(&t->run->base);
@@ -129,26 +149,53 @@ static const char *task_group_of(const struct agent_task *t)
 }
 
 /*
+ * Gives t its run and, for a task of a group, links it into the group's ring.
+ * -ENOMEM leaves t without a run.
+ */
+static int task_set_run(struct agent_task *t, Keel__Agent__RunTask *run)
+{
+	struct agent *a = t->agent;
+	struct agent_task *first;
+	const char *group;
+
+	t->run = run;
+	t->group_prev = t->group_next = t;
+	if (!(group = task_group_of(t)))
+		return 0;
+	if (!(t->group_key = keel_malloc(strlen(t->framework_id) + strlen(group) + 2))) {
+		t->run = NULL;
+		return -ENOMEM;
+	}
+	sprintf(t->group_key, "%s/%s", t->framework_id, group);
+	if (!(first = keel_hmap_get(&a->groups, t->group_key))) {
+		if (keel_hmap_put(&a->groups, t->group_key, t, NULL) < 0) {
+			keel_free(t->group_key);
+			t->group_key = NULL;
+			t->run = NULL;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	t->group_next = first;
+	t->group_prev = first->group_prev;
+	first->group_prev->group_next = t;
+	first->group_prev = t;
+	return 0;
+}
+
+/*
  * As Mesos's default executor does: when a task of a group ends other than FINISHED, every
- * other live task of the group is killed. O(tasks on this agent), on such an end only.
+ * other live task of the group is killed (a walk of the group's ring only).
  */
 static void task_group_end(struct agent_task *t)
 {
-	const char *group = task_group_of(t), *key;
-	struct agent *a = t->agent;
-	size_t pos = 0;
-	void *val;
+	struct agent_task *o;
 
-	if (group == NULL || !t->terminal || t->state == MESOS__V1__TASK_STATE__TASK_FINISHED)
+	if (!t->group_key || !t->terminal || t->state == MESOS__V1__TASK_STATE__TASK_FINISHED)
 		return;
-	while (keel_hmap_next(&a->tasks, &pos, &key, &val)) {
-		struct agent_task *o = val;
-		const char *og = task_group_of(o);
-
-		if (o != t && !o->terminal && og != NULL && strcmp(og, group) == 0 &&
-		    strcmp(o->framework_id, t->framework_id) == 0)
+	for (o = t->group_next; o != t; o = o->group_next)
+		if (!o->terminal)
 			task_kill(o, task_grace_ms(o, NULL));
-	}
 }
 
 /* The terminal update for a task whose container ended with st. */
@@ -462,7 +509,12 @@ static int task_run_one(struct agent *a, Keel__Agent__RunTask *run, const char *
 		keel_pbjson_free(&run->base);
 		return keel_errf(errmsg, -ENOMEM, "out of memory");
 	}
-	t->run = run;
+	if (task_set_run(t, run) < 0) {
+		keel_hmap_del(&a->tasks, t->key);
+		task_free(t);
+		keel_pbjson_free(&run->base);
+		return keel_errf(errmsg, -ENOMEM, "out of memory");
+	}
 	len = protobuf_c_message_get_packed_size(&run->base);
 	task_store_key(t, 't', key, sizeof(key));
 	if (keel_buf_reserve(&packed, len) < 0) {
@@ -747,7 +799,12 @@ static int task_load_one(void *arg, const char *key, const void *val, size_t len
 			keel_pbjson_free(&run->base);
 		return -ENOMEM;
 	}
-	t->run = run;
+	if (task_set_run(t, run) < 0) {
+		keel_hmap_del(&a->tasks, t->key);
+		task_free(t);
+		keel_pbjson_free(&run->base);
+		return -ENOMEM;
+	}
 	snprintf(ckey, sizeof(ckey), "c/%s", t->key);
 	if (agent_store_get(a->store, ckey, &cid, NULL) == 0 && keel_buf_size(&cid) > 0 &&
 	    keel_buf_size(&cid) < sizeof(t->ctr_id)) {
@@ -851,6 +908,7 @@ void agent_tasks_close(struct agent *a)
 		task_free(val);
 	}
 	keel_hmap_free(&a->tasks);
+	keel_hmap_free(&a->groups);
 	keel_hmap_free(&a->by_ctr);
 	if (a->ctr_poll)
 		keel_poll_close(a->ctr_poll);

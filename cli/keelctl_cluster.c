@@ -163,7 +163,9 @@ int keelctl_cluster(int argc, char **argv)
 	}
 	/* Copied out of the flags, freed below; longer than any valid name means invalid. */
 	snprintf(coord_s, sizeof(coord_s), "%s",
-		 coord == NULL ? (ha ? "zk" : "static") : strlen(coord) < 8 ? coord : "invalid");
+		 coord == NULL	     ? (ha ? "zk" : "static")
+		 : strlen(coord) < 8 ? coord
+				     : "invalid");
 	coord = coord_s;
 	if (masters == 0)
 		masters = ha ? 3 : 1;
