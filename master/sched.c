@@ -135,27 +135,13 @@ static void stream_closed(struct keel_http_req *req, void *arg)
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev)
 {
 	struct master_sched *s = fw->sched;
-	char errmsg[KEEL_ERRMSG_SIZE];
 	int rv;
 
 	if (fw->stream == NULL)
 		return -ENOTCONN;
-	keel_buf_clear(&s->enc);
-	keel_buf_clear(&s->rec);
-	if (fw->protobuf) {
-		size_t n = protobuf_c_message_get_packed_size(&ev->base);
-		if (keel_buf_reserve(&s->enc, n ? n : 1) < 0)
-			abort(); /* a daemon's out-of-memory is fatal */
-		protobuf_c_message_pack(&ev->base, (uint8_t *)keel_buf_wptr(&s->enc));
-		keel_buf_commit(&s->enc, n);
-	} else if ((rv = keel_pbjson_write(&s->enc, &ev->base, errmsg)) < 0) {
-		if (rv == -ENOMEM)
-			abort();
-		/* Our own event is not writable: a bug; say so and drop the event. */
-		KEEL_ERROR(MASTER_LOG, "cannot write an event for framework %s: %s", fw->id,
-			   errmsg);
+	/* Our own event not writable is a bug: logged, the event dropped. */
+	if ((rv = master_message_encode(&ev->base, fw->protobuf, &s->enc)) < 0)
 		return rv;
-	}
 	return master_framework_send_raw(fw, keel_buf_rptr(&s->enc), keel_buf_size(&s->enc));
 }
 
