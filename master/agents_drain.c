@@ -198,6 +198,7 @@ static void grace_of(const Mesos__V1__Task *task, const Mesos__V1__DrainConfig *
 /* Kills every live task of the agent through the agent protocol; counts them. */
 static void kill_tasks(struct master *m, struct drain_agent *da, const Mesos__V1__DrainInfo *info)
 {
+	struct master_framework absent;
 	struct master_task *t;
 	size_t pos = 0, live = 0;
 
@@ -213,10 +214,12 @@ static void kill_tasks(struct master *m, struct drain_agent *da, const Mesos__V1
 		live++;
 		fw = master_framework_find(m, t->task->framework_id->value);
 		if (fw == NULL) {
-			KEEL_WARN(MASTER_LOG,
-				  "draining agent %s: task %s of unknown framework %s not killed",
-				  da->id, t->task->task_id->value, t->task->framework_id->value);
-			continue;
+			/* Not subscribed to this leader (yet): the task is killed all the same, as
+			 * Mesos does. For a task it knows, master_tasks_kill reads only the
+			 * framework's ID. */
+			memset(&absent, 0, sizeof(absent));
+			absent.id = t->task->framework_id->value;
+			fw = &absent;
 		}
 		grace_of(t->task, info->config, &kp, &grace);
 		kill.task_id = t->task->task_id;

@@ -89,3 +89,37 @@ void ft_update(struct fx *f, struct master *m, const char *agent, const char *fi
 		keel__agent__status_update__pack(&su, buf), &r);
 	ASSERT_INT_EQ(r.status, 202);
 }
+
+void ft_reregister_task(struct fx *f, struct master *m, const char *id, const char *host,
+			const char *fid, const char *task)
+{
+	char json[2048], res4[128], res1[128], errmsg[KEEL_ERRMSG_SIZE];
+	ProtobufCMessage *msg = NULL;
+	uint8_t buf[4096];
+	struct fx_resp r;
+	size_t len;
+
+#define CPUS_JSON "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":%d}}"
+	snprintf(res4, sizeof(res4), CPUS_JSON, 4);
+	snprintf(res1, sizeof(res1), CPUS_JSON, 1);
+#undef CPUS_JSON
+	snprintf(
+	    json, sizeof(json),
+	    "{\"info\":{\"id\":{\"value\":\"%s\"},\"hostname\":\"%s\",\"resources\":[%s]},"
+	    "\"address\":{\"hostname\":\"%s\",\"ip\":\"127.0.0.1\",\"port\":%u},\"key\":\"%s\","
+	    "\"tasks\":[{\"name\":\"%s\",\"task_id\":{\"value\":\"%s\"},\"framework_id\":{"
+	    "\"value\":\"%s\"},\"agent_id\":{\"value\":\"%s\"},\"state\":\"TASK_RUNNING\","
+	    "\"resources\":[%s]}]}",
+	    id, host, res4, host, (unsigned)f->agent_port, host, task, task, fid, id, res1);
+	if (keel_pbjson_read(&keel__agent__reregister_agent__descriptor, json, strlen(json), &msg,
+			     errmsg) < 0) {
+		fprintf(stderr, "bad ReregisterAgent %s: %s\n", json, errmsg);
+		ASSERT_TRUE(false);
+	}
+	len = protobuf_c_message_get_packed_size(msg);
+	ASSERT_UINT_LE(len, sizeof(buf));
+	protobuf_c_message_pack(msg, buf);
+	keel_pbjson_free(msg);
+	fx_post(f, m->port, "POST", "/internal/agent/reregister", buf, len, &r);
+	ASSERT_INT_EQ(r.status, 200);
+}

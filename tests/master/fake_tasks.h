@@ -24,4 +24,11 @@ void ft_routes(struct fx *f, struct ft_log *l);
 void ft_update(struct fx *f, struct master *m, const char *agent, const char *fid, const char *task,
 	       Mesos__V1__TaskState state, uint8_t b);
 
+/*
+ * Re-registers agent id (key and hostname host, the fixture agent's address) reporting one
+ * RUNNING task of framework fid using cpus:1; asserts 200.
+ */
+void ft_reregister_task(struct fx *f, struct master *m, const char *id, const char *host,
+			const char *fid, const char *task);
+
 #endif

@@ -1,8 +1,11 @@
 /* DEACTIVATE_AGENT, REACTIVATE_AGENT and DRAIN_AGENT in process: offers, kills, DRAINING ->
  * DRAINED, mark_gone, the answers Mesos gives, and the state surviving a new leader. */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "fake_tasks.h"
 #include "harness.h"
@@ -126,6 +129,32 @@ static void launch(struct fx *f, struct master *m, struct sc_stream *s, const ch
 			  (uint8_t)(10 + i));
 }
 
+/* A leader, the fake agent (routes into log) registered as host, a framework subscribed. */
+static struct master *setup(struct fx *f, struct ft_log *log, const char *host, bool protobuf,
+			    struct sc_stream *s, char **id)
+{
+	struct master *m;
+
+	fx_init(f);
+	ft_routes(f, log);
+	m = start_leader(f, NULL);
+	*id = register_rich_agent(f, m, host);
+	sc_subscribe(f, m->port, FW_INFO, protobuf, s);
+	sc_wait_subscribed(f, s);
+	return m;
+}
+
+/* An agent ID from an AgentRegistered answer (free()). */
+static char *registered_id(struct fx_resp *r)
+{
+	Keel__Agent__AgentRegistered *ok = fx_registered(r);
+	char *id = strdup(ok->agent_id->value);
+
+	ASSERT_NOT_NULL(id);
+	keel_pbjson_free(&ok->base);
+	return id;
+}
+
 static bool drain_is(struct master *m, const char *id, Mesos__V1__DrainState state)
 {
 	const Mesos__V1__DrainInfo *d = NULL;
@@ -148,12 +177,7 @@ TEST(deactivate_rescinds_offers_and_reactivate_brings_them_back)
 	uint64_t cycles;
 	json_t *state;
 
-	fx_init(&f);
-	ft_routes(&f, &log);
-	m = start_leader(&f, NULL);
-	id = register_rich_agent(&f, m, "d1");
-	sc_subscribe(&f, m->port, FW_INFO, false, &s);
-	sc_wait_subscribed(&f, &s);
+	m = setup(&f, &log, "d1", false, &s, &id);
 	ASSERT_TRUE(
 	    RUN_UNTIL(f.loop, n_events(&s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) == 1, 20000));
 
@@ -243,12 +267,7 @@ TEST(drain_kills_tasks_then_drained)
 	json_t *state, *di;
 	char *id;
 
-	fx_init(&f);
-	ft_routes(&f, &log);
-	m = start_leader(&f, NULL);
-	id = register_rich_agent(&f, m, "d3");
-	sc_subscribe(&f, m->port, FW_INFO, false, &s);
-	sc_wait_subscribed(&f, &s);
+	m = setup(&f, &log, "d3", false, &s, &id);
 	launch(&f, m, &s, id, ids, 2);
 
 	agent_call(&f, m, "DRAIN_AGENT", id, ",\"max_grace_period\":{\"nanoseconds\":1000000000}",
@@ -307,12 +326,7 @@ TEST(drain_mark_gone_ends_with_the_agent_gone)
 	const Mesos__V1__TaskStatus *st;
 	char *id;
 
-	fx_init(&f);
-	ft_routes(&f, &log);
-	m = start_leader(&f, NULL);
-	id = register_rich_agent(&f, m, "d4");
-	sc_subscribe(&f, m->port, FW_INFO, true, &s);
-	sc_wait_subscribed(&f, &s);
+	m = setup(&f, &log, "d4", true, &s, &id);
 	launch(&f, m, &s, id, ids, 1);
 	agent_call(&f, m, "DRAIN_AGENT", id, ",\"mark_gone\":true", 200, "");
 	ASSERT_TRUE(RUN_UNTIL(f.loop, log.kill == 1, 20000));
@@ -341,7 +355,6 @@ TEST(drain_state_survives_a_new_leader)
 	struct fx f;
 	struct master *m;
 	struct fx_resp r;
-	Keel__Agent__AgentRegistered *ok;
 	Mesos__V1__Master__Response *resp;
 	const Mesos__V1__Master__Response__GetAgents__Agent *ag;
 	char *idle, *busy;
@@ -349,13 +362,9 @@ TEST(drain_state_survives_a_new_leader)
 	fx_init(&f);
 	m = start_leader(&f, "log");
 	fx_register(&f, m->port, "k-idle", &r);
-	ok = fx_registered(&r);
-	idle = strdup(ok->agent_id->value);
-	keel_pbjson_free(&ok->base);
+	idle = registered_id(&r);
 	fx_register(&f, m->port, "k-busy", &r);
-	ok = fx_registered(&r);
-	busy = strdup(ok->agent_id->value);
-	keel_pbjson_free(&ok->base);
+	busy = registered_id(&r);
 	agent_call(&f, m, "DRAIN_AGENT", idle, NULL, 200, "");
 	ASSERT_TRUE(RUN_UNTIL(f.loop, drain_is(m, idle, MESOS__V1__DRAIN_STATE__DRAINED), 20000));
 	agent_call(&f, m, "DEACTIVATE_AGENT", busy, NULL, 200, "");
@@ -367,8 +376,7 @@ TEST(drain_state_survives_a_new_leader)
 	ASSERT_TRUE(registrar_agent_drain(m->registrar, busy, NULL));
 	ASSERT_FALSE(drain_is(m, busy, MESOS__V1__DRAIN_STATE__DRAINING));
 	fx_reregister(&f, m->port, idle, "k-idle", &r);
-	ok = fx_registered(&r);
-	keel_pbjson_free(&ok->base);
+	free(registered_id(&r));
 	ag = get_agent(&f, m, &resp);
 	ASSERT_STR_EQ(ag->agent_info->id->value, idle);
 	ASSERT_TRUE(ag->deactivated);
@@ -379,6 +387,121 @@ TEST(drain_state_survives_a_new_leader)
 	ASSERT_UINT_EQ(f.fatal, 0);
 	free(idle);
 	free(busy);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+/* After a failover the leader learns a task from its agent before its framework subscribes
+ * again: draining kills it all the same, and DRAINED follows its end. */
+TEST(drain_kills_tasks_of_frameworks_not_subscribed_yet)
+{
+	struct fx f;
+	struct master *m;
+	struct ft_log log;
+	struct fx_resp r;
+	char *id;
+
+	fx_init(&f);
+	ft_routes(&f, &log);
+	m = start_leader(&f, "log");
+	fx_register(&f, m->port, "k-old", &r);
+	id = registered_id(&r);
+	master_free(m, 0);
+
+	m = start_leader(&f, "log");
+	ft_reregister_task(&f, m, id, "k-old", "fw-old", "t-old");
+	agent_call(&f, m, "DRAIN_AGENT", id, NULL, 200, "");
+	ASSERT_TRUE(RUN_UNTIL(f.loop, log.kill == 1, 20000));
+	ASSERT_STR_EQ(log.last_kill, "t-old");
+	ASSERT_INT_EQ(log.last_kill_grace, -1); /* neither a kill policy nor a cap */
+	ASSERT_TRUE(drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINING));
+	ft_update(&f, m, id, "fw-old", "t-old", MESOS__V1__TASK_STATE__TASK_KILLED, 40);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINED), 20000));
+	ASSERT_UINT_EQ(f.fatal, 0);
+	free(id);
+	master_free(m, 0);
+	fx_fini(&f);
+}
+
+static void op_queued(struct registrar *r, int status, void *arg)
+{
+	(void)r;
+	*(int *)arg = status == 0 ? 1 : -1;
+}
+
+/* Reads from fd (non-blocking) into buf until an HTTP answer with its body is there. */
+static bool answer_in(int fd, char *buf, size_t size, size_t *have)
+{
+	ssize_t n = recv(fd, buf + *have, size - 1 - *have, MSG_DONTWAIT);
+	const char *end;
+
+	if (n > 0)
+		*have += (size_t)n;
+	buf[*have] = '\0';
+	end = strstr(buf, "\r\n\r\n");
+	if (end == NULL)
+		return false;
+	const char *cl = strcasestr(buf, "Content-Length:");
+	size_t len = cl != NULL && cl < end ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
+	return *have >= (size_t)(end + 4 - buf) + len;
+}
+
+/* Another registry change to the agent in flight: 503 (retry); an unreachable agent: 400. */
+TEST(busy_and_unreachable_agents_refused)
+{
+	struct fx f;
+	struct master *m;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char req[512], body[256], buf[2048], *id;
+	size_t have = 0;
+	int fd, queued = 0;
+
+	fx_init(&f);
+	m = start_leader(&f, "log");
+	id = register_rich_agent(&f, m, "d5");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_TRUE(fd >= 0);
+	sa.sin_port = htons(m->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	/* A first request makes sure the connection is accepted and read. */
+	snprintf(req, sizeof(req), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	ASSERT_TRUE(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, answer_in(fd, buf, sizeof(buf), &have), 20000));
+	ASSERT_TRUE(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+
+	/* The call is on its way before the registry change is queued, which the replicated log
+	 * makes durable no sooner than a later loop turn. */
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"DEACTIVATE_AGENT\",\"deactivate_agent\":{\"agent_id\":{\"value\":"
+		 "\"%s\"}}}",
+		 id);
+	snprintf(req, sizeof(req),
+		 "POST /api/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen(body), body);
+	ASSERT_TRUE(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	ASSERT_OK(registrar_update_agent_drain(m->registrar, id, false, NULL, op_queued, &queued));
+	have = 0;
+	ASSERT_TRUE(RUN_UNTIL(f.loop, answer_in(fd, buf, sizeof(buf), &have), 20000));
+	ASSERT_TRUE(strncmp(buf, "HTTP/1.1 503", 12) == 0);
+	ASSERT_STR_CONTAINS(buf, "has a registry change in flight");
+	ASSERT_TRUE(RUN_UNTIL(f.loop, queued != 0, 20000));
+	ASSERT_INT_EQ(queued, 1);
+	ASSERT_FALSE(registrar_agent_drain(m->registrar, id, NULL));
+	close(fd);
+
+	/* It stops answering pings: unreachable, refused. */
+	agent_call(&f, m, "DEACTIVATE_AGENT", id, NULL, 200, "");
+	f.ping_mode = FX_FAIL;
+	ASSERT_TRUE(RUN_UNTIL(f.loop,
+			      registrar_agent_state(m->registrar, id, NULL, NULL) ==
+				  REGISTRAR_AGENT_UNREACHABLE,
+			      30000));
+	ASSERT_FALSE(registrar_agent_drain(m->registrar, id, NULL)); /* cleared with the move */
+	agent_call(&f, m, "DRAIN_AGENT", id, NULL, 400, NULL);
+	ASSERT_UINT_EQ(f.fatal, 0);
+	free(id);
 	master_free(m, 0);
 	fx_fini(&f);
 }
