@@ -260,15 +260,20 @@ static int print(struct km *k, const char *what, json_t *ans)
 	}
 	if (strcmp(what, "agents") == 0) {
 		arr = list(ans, "get_agents", "agents");
-		printf("%-40s %-24s %-7s %8s %10s\n", "ID", "HOSTNAME", "ACTIVE", "CPUS", "MEM");
+		printf("%-40s %-24s %-7s %8s %10s %s\n", "ID", "HOSTNAME", "ACTIVE", "CPUS", "MEM",
+		       "DRAIN");
 		json_array_foreach(arr, i, e)
 		{
 			json_t *ai = json_object_get(e, "agent_info");
-			printf("%-40s %-24s %-7s %8.2f %10.0f\n", str(ai, "id.value"),
+			const char *drain = str(e, "drain_info.state");
+			if (strcmp(drain, "-") == 0 &&
+			    json_is_true(json_object_get(e, "deactivated")))
+				drain = "DEACTIVATED";
+			printf("%-40s %-24s %-7s %8.2f %10.0f %s\n", str(ai, "id.value"),
 			       str(ai, "hostname"),
 			       json_is_true(json_object_get(e, "active")) ? "yes" : "no",
 			       scalar(json_object_get(e, "total_resources"), "cpus"),
-			       scalar(json_object_get(e, "total_resources"), "mem"));
+			       scalar(json_object_get(e, "total_resources"), "mem"), drain);
 		}
 	} else if (strcmp(what, "frameworks") == 0) {
 		arr = list(ans, "get_frameworks", "frameworks");
@@ -400,28 +405,50 @@ static int task_log(struct km *k, const char *task, bool follow, const char *fil
 	}
 }
 
-static int agent_op(struct km *k, const char *op, const char *id)
-{
-	char body[512];
-	json_t *ans;
+/* How `keelctl agent drain` drains. */
+struct drain_opts {
+	double max_grace_s; /* --max-grace-period in seconds, or < 0 when not given */
+	bool mark_gone;	    /* --mark-gone */
+};
 
-	if (strcmp(op, "drain") == 0)
-		snprintf(
-		    body, sizeof(body),
-		    "{\"type\":\"DRAIN_AGENT\",\"drain_agent\":{\"agent_id\":{\"value\":\"%s\"}}}",
-		    id);
-	else
-		snprintf(
-		    body, sizeof(body),
-		    "{\"type\":\"MARK_AGENT_GONE\",\"mark_agent_gone\":{\"agent_id\":{\"value\":"
-		    "\"%s\"}}}",
-		    id);
+/* agent drain|deactivate|reactivate|gone ID: one operator call, answered 200 when durable. */
+static int agent_op(struct km *k, const char *op, const char *id, const struct drain_opts *d)
+{
+	static const struct {
+		const char *op, *type, *field, *done;
+	} ops[] = {
+	    {"drain", "DRAIN_AGENT", "drain_agent", "draining"},
+	    {"deactivate", "DEACTIVATE_AGENT", "deactivate_agent", "deactivated"},
+	    {"reactivate", "REACTIVATE_AGENT", "reactivate_agent", "reactivated"},
+	    {"gone", "MARK_AGENT_GONE", "mark_agent_gone", "marked gone"},
+	};
+	char body[768], extra[128] = "";
+	json_t *ans;
+	size_t i = 0;
+
+	while (strcmp(ops[i].op, op) != 0)
+		i++;
+	if (i == 0 && d->max_grace_s >= 0)
+		snprintf(extra, sizeof(extra), ",\"max_grace_period\":{\"nanoseconds\":%.0f}",
+			 d->max_grace_s * 1e9);
+	if (i == 0 && d->mark_gone)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ",\"mark_gone\":true");
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"%s\":{\"agent_id\":{\"value\":\"%s\"}%s}}",
+		 ops[i].type, ops[i].field, id, extra);
 	ans = call(k, body);
 	if (ans == NULL)
 		return KEELCTL_FAIL;
 	json_decref(ans);
-	printf("agent %s: %s\n", id, strcmp(op, "drain") == 0 ? "draining" : "marked gone");
+	printf("agent %s: %s\n", id, ops[i].done);
 	return KEELCTL_OK;
+}
+
+/* Whether op is one of the agent subcommands. */
+static bool agent_op_known(const char *op)
+{
+	return strcmp(op, "drain") == 0 || strcmp(op, "deactivate") == 0 ||
+	       strcmp(op, "reactivate") == 0 || strcmp(op, "gone") == 0;
 }
 
 static const char completion[] =
@@ -434,11 +461,11 @@ static const char completion[] =
     "    2:log) COMPREPLY=($(compgen -W \"dump\" -- \"$cur\")) ;;\n"
     "    2:cluster) COMPREPLY=($(compgen -W \"up down url masters agents\" -- \"$cur\")) ;;\n"
     "    2:task) COMPREPLY=($(compgen -W \"log\" -- \"$cur\")) ;;\n"
-    "    2:agent) COMPREPLY=($(compgen -W \"drain gone\" -- \"$cur\")) ;;\n"
+    "    2:agent) COMPREPLY=($(compgen -W \"drain deactivate reactivate gone\" -- \"$cur\")) ;;\n"
     "    2:coord) COMPREPLY=($(compgen -W \"leader members\" -- \"$cur\")) ;;\n"
     "    2:completion) COMPREPLY=($(compgen -W \"bash\" -- \"$cur\")) ;;\n"
     "    *) COMPREPLY=($(compgen -W \"--master= --json --follow --stderr --timeout= --work_dir= "
-    "--from= --dir= --ha --coord= --masters= --agents=\" -- "
+    "--from= --dir= --ha --coord= --masters= --agents= --max-grace-period= --mark-gone\" -- "
     "\"$cur\")) ;;\n"
     "  esac\n"
     "}\n"
@@ -448,7 +475,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: keelctl leader|agents|frameworks|tasks|roles [--master=URL] [--json]\n"
 		   "       keelctl task log TASK [--follow] [--stderr] [--master=URL]\n"
-		   "       keelctl agent drain|gone AGENT_ID [--master=URL]\n"
+		   "       keelctl agent drain AGENT_ID [--max-grace-period=SECONDS] [--mark-gone] "
+		   "[--master=URL]\n"
+		   "       keelctl agent deactivate|reactivate|gone AGENT_ID [--master=URL]\n"
 		   "       keelctl completion bash\n"
 		   "URL: zk://..., etcd://..., static://host:port, or host:port; default "
 		   "$KEEL_MASTER.\n"
@@ -464,6 +493,8 @@ int keelctl_master(int argc, char **argv)
 	    {"stderr", no_argument, NULL, 'e'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"max-grace-period", required_argument, NULL, 'g'},
+	    {"mark-gone", no_argument, NULL, 'G'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct km k = {.timeout_ms = 30000};
@@ -472,7 +503,9 @@ int keelctl_master(int argc, char **argv)
 						  {"frameworks", "GET_FRAMEWORKS"},
 						  {"tasks", "GET_TASKS"},
 						  {"roles", "GET_ROLES"}};
-	bool follow = false, err_file = false;
+	bool follow = false, err_file = false, drain_flags = false;
+	struct drain_opts drain = {.max_grace_s = -1, .mark_gone = false};
+	char *end;
 	char body[64];
 	int c, rc = KEELCTL_USAGE;
 
@@ -502,6 +535,22 @@ int keelctl_master(int argc, char **argv)
 		case 't':
 			k.timeout_ms = (int64_t)(strtod(optarg, NULL) * 1000);
 			break;
+		case 'g':
+			drain.max_grace_s = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(drain.max_grace_s >= 0) ||
+			    drain.max_grace_s > 1e9) {
+				fprintf(
+				    stderr,
+				    "keelctl: --max-grace-period wants seconds >= 0, not '%s'\n",
+				    optarg);
+				return KEELCTL_USAGE;
+			}
+			drain_flags = true;
+			break;
+		case 'G':
+			drain.mark_gone = true;
+			drain_flags = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return KEELCTL_OK;
@@ -509,6 +558,16 @@ int keelctl_master(int argc, char **argv)
 			usage(stderr);
 			return KEELCTL_USAGE;
 		}
+	}
+	if (drain_flags && !(strcmp(cmd, "agent") == 0 && argc - optind == 2 &&
+			     strcmp(argv[optind], "drain") == 0)) {
+		fprintf(stderr,
+			"keelctl: --max-grace-period and --mark-gone go with agent drain\n");
+		return KEELCTL_USAGE;
+	}
+	if (strcmp(cmd, "agent") == 0 && !(argc - optind == 2 && agent_op_known(argv[optind]))) {
+		usage(stderr);
+		return KEELCTL_USAGE;
 	}
 	if (k.url == NULL)
 		k.url = getenv("KEEL_MASTER");
@@ -540,9 +599,8 @@ int keelctl_master(int argc, char **argv)
 		rc = task_log(&k, argv[optind + 1], follow, err_file ? "stderr" : "stdout");
 		goto out;
 	}
-	if (strcmp(cmd, "agent") == 0 && argc - optind == 2 &&
-	    (strcmp(argv[optind], "drain") == 0 || strcmp(argv[optind], "gone") == 0)) {
-		rc = agent_op(&k, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "agent") == 0 && argc - optind == 2 && agent_op_known(argv[optind])) {
+		rc = agent_op(&k, argv[optind], argv[optind + 1], &drain);
 		goto out;
 	}
 usage:

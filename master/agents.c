@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agents_drain.h"
 #include "master_int.h"
 #include "offers.h"
 #include "offers_wire.h"
+#include "operator_stream.h"
 #include "runtime/alloc.h"
 #include "runtime/http_client.h"
 #include "runtime/http_server.h"
@@ -70,6 +72,7 @@ void master_agent_set_state(struct master *m, struct master_agent *a, enum maste
 	if (a->state == MASTER_AGENT_ACTIVE) {
 		master_wheel_remove(m, a);
 		master_offers_agent_down(m, a);
+		master_opstream_agent_removed(m, a->id);
 	}
 	a->state = state;
 	if (state == MASTER_AGENT_ACTIVE) {
@@ -77,6 +80,8 @@ void master_agent_set_state(struct master *m, struct master_agent *a, enum maste
 		a->awaiting = false;
 		master_wheel_add(m, a);
 		master_offers_agent_up(m, a);
+		master_drain_agent_up(m, a);
+		master_opstream_agent_added(m, a);
 	}
 }
 
@@ -120,8 +125,10 @@ static void master_agent_free(struct master *m, struct master_agent *a)
 void master_agent_remove(struct master *m, struct master_agent *a)
 {
 	master_agent_answer_parked(m, a, 503, "agent removed while the request waited");
-	if (a->state == MASTER_AGENT_ACTIVE)
+	if (a->state == MASTER_AGENT_ACTIVE) {
 		master_wheel_remove(m, a);
+		master_opstream_agent_removed(m, a->id);
+	}
 	master_offers_agent_down(m, a);
 	m->agents.count[a->state]--;
 	keel_hmap_del(&m->agents.by_id, a->id);

@@ -5,6 +5,7 @@
 
 #include "http_api.h"
 #include "master_int.h"
+#include "operator_stream.h"
 #include "offers.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
@@ -134,8 +135,11 @@ static void updated(struct master *m, int status, struct master_agent *unused, v
 					       "Failed to update framework %s in the registry: %s",
 					       u->fid, strerror(-status));
 	} else {
-		if (fw != NULL)
+		if (fw != NULL) {
 			apply(m, fw, u);
+			master_opstream_framework(
+			    m, fw, MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_UPDATED);
+		}
 		if (u->req != NULL)
 			keel_http_respond(u->req, 200, NULL, NULL, NULL, 0);
 	}

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agents_drain.h"
 #include "http_api_call.h"
 #include "master_int.h"
+#include "operator_stream.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/http_server.h"
@@ -335,6 +337,12 @@ static void on_api(struct keel_http_req *req, void *arg)
 
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE) {
 		mark_gone(api, req, call->mark_agent_gone);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__SUBSCRIBE) {
+		master_opstream_subscribe(m, req, protobuf);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__DRAIN_AGENT ||
+		   call->type == MESOS__V1__MASTER__CALL__TYPE__DEACTIVATE_AGENT ||
+		   call->type == MESOS__V1__MASTER__CALL__TYPE__REACTIVATE_AGENT) {
+		master_drain_call(m, req, call);
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_ROLES) {
 		master_api_get_roles(m, req, protobuf);
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS) {
@@ -381,6 +389,8 @@ void master_api_free(struct master *m)
 {
 	struct master_api *api = m->api;
 
+	master_opstream_free(m);
+	master_drain_free(m);
 	if (api == NULL)
 		return;
 	while (api->gone != NULL) {

@@ -168,6 +168,18 @@ struct master_api_reply {
 int master_api_reply_build(struct master *m, const Mesos__V1__Master__Call *call,
 			   struct master_api_reply *r, char *errmsg);
 void master_api_reply_free(struct master_api_reply *r);
+/*
+ * One registered agent as GET_AGENTS shows it (pid left NULL): g is initialised and points into
+ * a's tables (valid until the loop turns); registered and drain are storage for its
+ * registered_time and drain_info.
+ */
+struct master_framework;
+void master_api_agent_fill(struct master *m, const struct master_agent *a,
+			   Mesos__V1__Master__Response__GetAgents__Agent *g,
+			   Mesos__V1__TimeInfo *registered, Mesos__V1__DrainInfo *drain);
+/* One framework as GET_FRAMEWORKS shows it (points into fw). */
+void master_api_framework_fill(const struct master_framework *fw,
+			       Mesos__V1__Master__Response__GetFrameworks__Framework *f);
 /* True for the call types master_api_reply_build answers. */
 bool master_api_reply_supported(Mesos__V1__Master__Call__Type type);
 

@@ -89,5 +89,13 @@ const char *master_api_call_invalid(const Mesos__V1__Master__Call *call)
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE &&
 	    call->mark_agent_gone == NULL)
 		return "Expecting 'mark_agent_gone' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__DRAIN_AGENT && call->drain_agent == NULL)
+		return "Expecting 'drain_agent' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__DEACTIVATE_AGENT &&
+	    call->deactivate_agent == NULL)
+		return "Expecting 'deactivate_agent' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__REACTIVATE_AGENT &&
+	    call->reactivate_agent == NULL)
+		return "Expecting 'reactivate_agent' to be present";
 	return NULL;
 }

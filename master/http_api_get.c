@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents_drain.h"
 #include "http_api.h"
 #include "master_int.h"
 #include "registrar.h"
@@ -134,6 +135,31 @@ static void build_master(struct master *m, struct master_api_reply *r)
 	r->resp.get_master = &r->master;
 }
 
+void master_api_agent_fill(struct master *m, const struct master_agent *a, api_agent *g,
+			   Mesos__V1__TimeInfo *registered, Mesos__V1__DrainInfo *drain)
+{
+	mesos__v1__master__response__get_agents__agent__init(g);
+	mesos__v1__time_info__init(registered);
+	g->agent_info = a->info;
+	g->active = a->state == MASTER_AGENT_ACTIVE;
+	g->version = a->version ? a->version : (char *)"";
+	registered->nanoseconds = (int64_t)a->registered_ns;
+	g->registered_time = registered;
+	g->n_total_resources = a->info->n_resources;
+	g->total_resources = a->info->resources;
+	master_drain_agent_fill(m, a->id, g, drain);
+}
+
+void master_api_framework_fill(const struct master_framework *fw,
+			       Mesos__V1__Master__Response__GetFrameworks__Framework *f)
+{
+	mesos__v1__master__response__get_frameworks__framework__init(f);
+	f->framework_info = fw->info;
+	f->active = fw->stream != NULL;
+	f->connected = fw->stream != NULL;
+	f->recovered = false;
+}
+
 /* GetAgents: the registered agents, and the recovered ones (admitted, not back yet). */
 static void build_agents(struct master *m, struct master_api_reply *r)
 {
@@ -143,6 +169,7 @@ static void build_agents(struct master *m, struct master_api_reply *r)
 	api_agent *agents = reply_alloc(r, n, sizeof(*agents));
 	api_agent **ptrs = reply_alloc(r, n, sizeof(*ptrs));
 	Mesos__V1__TimeInfo *times = reply_alloc(r, n, sizeof(*times));
+	Mesos__V1__DrainInfo *drains = reply_alloc(r, n, sizeof(*drains));
 	Mesos__V1__AgentInfo **recovered = reply_alloc(r, n_awaiting, sizeof(*recovered));
 	size_t pos = 0;
 	const char *key;
@@ -163,19 +190,9 @@ static void build_agents(struct master *m, struct master_api_reply *r)
 		api_agent *g = &agents[i];
 		if (!agent_registered(a))
 			continue;
-		mesos__v1__master__response__get_agents__agent__init(g);
-		mesos__v1__time_info__init(&times[i]);
-		g->agent_info = a->info;
-		g->active = a->state == MASTER_AGENT_ACTIVE;
-		g->has_deactivated = 1;
-		g->deactivated = 0;
-		g->version = a->version ? a->version : (char *)"";
+		master_api_agent_fill(m, a, g, &times[i], &drains[i]);
 		g->pid = p;
 		p += sprintf(p, "slave(1)@%s", a->origin ? a->origin->name : "") + 1;
-		times[i].nanoseconds = (int64_t)a->registered_ns;
-		g->registered_time = &times[i];
-		g->n_total_resources = a->info->n_resources;
-		g->total_resources = a->info->resources;
 		ptrs[i] = g;
 		i++;
 	}
@@ -219,11 +236,7 @@ static void build_frameworks(struct master *m, struct master_api_reply *r)
 
 	while (i < n && master_frameworks_next(m, &pos, &fw)) {
 		Mesos__V1__Master__Response__GetFrameworks__Framework *f = &items[i];
-		mesos__v1__master__response__get_frameworks__framework__init(f);
-		f->framework_info = fw->info;
-		f->active = fw->stream != NULL;
-		f->connected = fw->stream != NULL;
-		f->recovered = false;
+		master_api_framework_fill(fw, f);
 		list[i++] = f;
 	}
 	r->frameworks.n_frameworks = i;

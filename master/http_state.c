@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agents_drain.h"
 #include "http_api.h"
 #include "http_json.h"
 #include "master_int.h"
@@ -420,8 +421,8 @@ static bool agent_listed(const struct master_agent *a)
 /* The flat map of no resources. */
 #define NO_RESOURCES "{\"cpus\":0.0,\"gpus\":0.0,\"mem\":0.0,\"disk\":0.0}"
 
-static void agent_render(struct master_json *w, const struct master_agent *a, struct flat *f,
-			 struct keel_buf *txt)
+static void agent_render(const struct master *m, struct master_json *w,
+			 const struct master_agent *a, struct flat *f, struct keel_buf *txt)
 {
 	char pid[340];
 	Mesos__V1__Resource *const *res = a->info->resources;
@@ -444,7 +445,7 @@ static void agent_render(struct master_json *w, const struct master_agent *a, st
 	master_json_key(w, "unreserved_resources");
 	flat_render(w, f, res, n, FLAT_UNRESERVED, NULL, txt);
 	master_json_kv_bool(w, "active", a->state == MASTER_AGENT_ACTIVE);
-	master_json_kv_bool(w, "deactivated", false);
+	master_drain_render(m, w, a->id, txt);
 	master_json_kv_string(w, "version", a->version ? a->version : "");
 	master_json_key(w, "capabilities");
 	master_json_array_begin(w);
@@ -602,7 +603,7 @@ void master_state_render(struct master *m, struct keel_buf *out)
 		size_t before = keel_buf_size(out);
 		if (!agent_listed(a))
 			continue;
-		agent_render(&w, a, &f, &txt);
+		agent_render(m, &w, a, &f, &txt);
 		if (!sized) {
 			/* Room for the others at the size of the first, so the buffer grows once.
 			 */

@@ -12,6 +12,7 @@
 #include "coord/coord.h"
 #include "http_api.h"
 #include "master_int.h"
+#include "operator_stream.h"
 #include "registrar.h"
 #include "replog/replog.h"
 #include "offers.h"
@@ -219,6 +220,7 @@ void master_fail(struct master *m, const char *fmt, ...)
 	KEEL_ERROR(MASTER_LOG, "fail-stop: %s", m->fail_reason);
 	m->state = MASTER_FAILED;
 	master_liveness_stop(m);
+	master_opstream_close_all(m); /* operator subscribers learn at once */
 	if (m->cfg.on_fatal == NULL)
 		_exit(1);
 	m->cfg.on_fatal(m, m->fail_reason, m->cfg.fatal_arg);

@@ -53,6 +53,8 @@ struct master_sched;
 struct master_offers;
 struct master_tasks;
 struct master_offer;
+struct master_opstream;
+struct master_drain;
 
 /* Called by master_fail with one line saying why; NULL in the config means _exit(1). */
 typedef void (*master_fatal_cb)(struct master *m, const char *why, void *arg);
@@ -86,6 +88,7 @@ struct master_config {
 	unsigned replog_tick_ms;  /* replica retry tick (0: replog's default) */
 	master_fatal_cb on_fatal; /* fail-stop hook; NULL: _exit(1) */
 	void *fatal_arg;	  /* its argument */
+	size_t opstream_backlog;  /* operator SUBSCRIBE backlog cap, bytes (0: 8 MiB) */
 };
 
 /*
@@ -244,6 +247,8 @@ struct master {
 	struct master_sched *sched;	    /* scheduler API state (master/sched.h), or NULL */
 	struct master_offers *offers;	    /* allocator and offers (master/offers.h), or NULL */
 	struct master_tasks *tasks;	    /* tasks (master/tasks.h), or NULL */
+	struct master_opstream *opstream;   /* operator SUBSCRIBE (operator_stream.h), or NULL */
+	struct master_drain *drain;	    /* agents draining (agents_drain.h), or NULL */
 	uint64_t start_time_ns;		    /* wall clock at master_new */
 	uint64_t elected_time_ns;	    /* wall clock of the election, or 0 */
 	uint64_t recovered_ms;		    /* registry recovery time of this term, ms */

@@ -812,6 +812,35 @@ int registrar_remove_agent(struct registrar *r, const char *agent_id, registrar_
 	return submit_agent(r, valid_id(agent_id), errs, REGISTRAR_AGENT_UNKNOWN, &msg, cb, arg);
 }
 
+int registrar_update_agent_drain(struct registrar *r, const char *agent_id, bool deactivated,
+				 const Mesos__V1__DrainInfo *drain, registrar_done_cb cb, void *arg)
+{
+	static const int errs[4] = {-ENOENT, 0, -ENOENT, -ENOENT};
+	Keel__Registry__Operation msg = KEEL__REGISTRY__OPERATION__INIT;
+	Keel__Registry__Operation__UpdateAgentDrain body =
+	    KEEL__REGISTRY__OPERATION__UPDATE_AGENT_DRAIN__INIT;
+	Mesos__V1__AgentID id = MESOS__V1__AGENT_ID__INIT;
+
+	id.value = (char *)agent_id;
+	body.id = &id;
+	body.has_deactivated = true;
+	body.deactivated = deactivated;
+	body.drain_info = (Mesos__V1__DrainInfo *)drain;
+	msg.op_case = KEEL__REGISTRY__OPERATION__OP_UPDATE_AGENT_DRAIN;
+	msg.update_agent_drain = &body;
+	return submit_agent(r, valid_id(agent_id), errs, REGISTRAR_AGENT_ADMITTED, &msg, cb, arg);
+}
+
+bool registrar_agent_drain(const struct registrar *r, const char *agent_id,
+			   const Mesos__V1__DrainInfo **drain)
+{
+	const struct registry_agent *a = agent_id ? registry_agent_find(&r->reg, agent_id) : NULL;
+
+	if (drain)
+		*drain = a ? a->drain : NULL;
+	return a != NULL && a->deactivated;
+}
+
 /* Frameworks: projected state ADMITTED (exists) or UNKNOWN. */
 static int submit_framework(struct registrar *r, const char *id, bool add,
 			    const Keel__Registry__Operation *msg, registrar_done_cb cb, void *arg)

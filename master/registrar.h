@@ -138,6 +138,15 @@ int registrar_mark_gone(struct registrar *r, const char *agent_id, int64_t time_
 int registrar_remove_agent(struct registrar *r, const char *agent_id, registrar_done_cb cb,
 			   void *arg);
 
+/* Sets an admitted agent's deactivated flag and drain info (NULL: not draining; copied).
+ * -ENOENT when not admitted. */
+int registrar_update_agent_drain(struct registrar *r, const char *agent_id, bool deactivated,
+				 const Mesos__V1__DrainInfo *drain, registrar_done_cb cb,
+				 void *arg);
+/* Whether a durable admitted agent is deactivated; *drain (when not NULL) gets its drain info or
+ * NULL (valid until the next loop turn). */
+bool registrar_agent_drain(const struct registrar *r, const char *agent_id,
+			   const Mesos__V1__DrainInfo **drain);
 /* Frameworks (for the next issue). -EEXIST / -ENOENT as for agents. */
 int registrar_add_framework(struct registrar *r, const Mesos__V1__FrameworkInfo *info,
 			    registrar_done_cb cb, void *arg);

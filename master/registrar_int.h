@@ -29,6 +29,8 @@ struct registry_agent {
 	struct registry_agent *older;	  /* previous on the time-ordered list (unreachable/gone) */
 	struct registry_agent *newer;	  /* next on that list */
 	size_t size;			  /* packed size of its record in a Registry */
+	Mesos__V1__DrainInfo *drain;	  /* ADMITTED: its drain info (owned), or NULL */
+	bool deactivated;		  /* ADMITTED: no offers (DEACTIVATE_AGENT, DRAIN_AGENT) */
 	char id[];			  /* the agent ID: the map key */
 };
 

@@ -113,6 +113,9 @@ static size_t agent_size(const struct registry_agent *a)
 	case REGISTRAR_AGENT_ADMITTED: {
 		Keel__Registry__Agent m = KEEL__REGISTRY__AGENT__INIT;
 		m.info = a->info;
+		m.drain_info = a->drain;
+		m.has_deactivated = a->deactivated;
+		m.deactivated = a->deactivated;
 		return pb_field_size(pb_size(&m));
 	}
 	case REGISTRAR_AGENT_UNREACHABLE: {
@@ -144,6 +147,7 @@ static void agent_free(struct registry_agent *a)
 	if (a == NULL)
 		return;
 	pb_free(a->info);
+	pb_free(a->drain);
 	keel_free(a);
 }
 
@@ -357,6 +361,10 @@ static int apply_mark(struct registry *g, const char *what, const Mesos__V1__Age
 	rv = agent_move(g, a, to, ts->nanoseconds);
 	if (rv < 0)
 		return keel_errf(errmsg, rv, "out of memory");
+	/* Drain state belongs to admitted agents only (an unreachable record has none). */
+	pb_free(a->drain);
+	a->drain = NULL;
+	a->deactivated = false;
 	if (to == REGISTRAR_AGENT_GONE) {
 		pb_free(a->info);
 		a->info = NULL;
@@ -578,11 +586,33 @@ static void apply_maintenance(struct registry *g, Keel__Registry__Operation__Upd
 	g->size += maintenance_size(g->maintenance);
 }
 
+static int apply_drain(struct registry *g, Keel__Registry__Operation__UpdateAgentDrain *d,
+		       char *errmsg)
+{
+	struct registry_agent *a;
+	int rv;
+
+	rv = agent_expect(g, "update agent drain", d->id ? id_value(d->id->value) : NULL,
+			  ST_BIT(ADMITTED), &a, errmsg);
+	if (rv < 0)
+		return rv;
+	g->size -= a->size;
+	pb_free(a->drain);
+	a->drain = d->drain_info;
+	d->drain_info = NULL;
+	a->deactivated = d->has_deactivated && d->deactivated;
+	a->size = agent_size(a);
+	g->size += a->size;
+	return 0;
+}
+
 int registry_apply(struct registry *g, Keel__Registry__Operation *op, char *errmsg)
 {
 	switch (op->op_case) {
 	case KEEL__REGISTRY__OPERATION__OP_ADMIT_AGENT:
 		return apply_admit(g, &op->admit_agent->info, errmsg);
+	case KEEL__REGISTRY__OPERATION__OP_UPDATE_AGENT_DRAIN:
+		return apply_drain(g, op->update_agent_drain, errmsg);
 	case KEEL__REGISTRY__OPERATION__OP_MARK_UNREACHABLE:
 		return apply_mark(g, "mark unreachable", op->mark_unreachable->id,
 				  op->mark_unreachable->timestamp, ST_BIT(ADMITTED),
@@ -659,8 +689,17 @@ static int load_parts(struct registry *g, Keel__Registry__Registry *msg, char *e
 		Keel__Registry__Agent *a = msg->agents[i];
 		if (a == NULL || a->info == NULL)
 			return keel_errf(errmsg, -EINVAL, "snapshot: agent without info");
-		rv = load_agent(g, agent_info_id(a->info), &a->info, 0, REGISTRAR_AGENT_ADMITTED,
-				errmsg);
+		const char *id = agent_info_id(a->info); /* points into the info it keeps */
+		rv = load_agent(g, id, &a->info, 0, REGISTRAR_AGENT_ADMITTED, errmsg);
+		if (rv == 0 && (a->drain_info != NULL || a->deactivated)) {
+			struct registry_agent *x = registry_agent_find(g, id);
+			g->size -= x->size;
+			x->drain = a->drain_info;
+			a->drain_info = NULL;
+			x->deactivated = a->has_deactivated && a->deactivated;
+			x->size = agent_size(x);
+			g->size += x->size;
+		}
 	}
 	for (size_t i = 0; rv == 0 && i < msg->n_unreachable; i++) {
 		Keel__Registry__UnreachableAgent *u = msg->unreachable[i];
@@ -858,6 +897,9 @@ int registry_pack(const struct registry *g, bool sorted, struct keel_buf *out, c
 		const struct registry_agent *a = v;
 		keel__registry__agent__init(&pm.agents[i]);
 		pm.agents[i].info = a->info;
+		pm.agents[i].drain_info = a->drain;
+		pm.agents[i].has_deactivated = a->deactivated;
+		pm.agents[i].deactivated = a->deactivated;
 		pm.agent_ptrs[i] = &pm.agents[i];
 		i++;
 	}

@@ -11,6 +11,7 @@
 #include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
+#include "operator_stream.h"
 #include "tasks.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
@@ -127,32 +128,20 @@ static void stream_closed(struct keel_http_req *req, void *arg)
 	fw->sched->connected--;
 	master_offers_framework_down(fw->sched->m, fw);
 	fw_start_failover(fw);
+	master_opstream_framework(fw->sched->m, fw,
+				  MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_UPDATED);
 }
 
 int master_framework_send(struct master_framework *fw, const Mesos__V1__Scheduler__Event *ev)
 {
 	struct master_sched *s = fw->sched;
-	char errmsg[KEEL_ERRMSG_SIZE];
 	int rv;
 
 	if (fw->stream == NULL)
 		return -ENOTCONN;
-	keel_buf_clear(&s->enc);
-	keel_buf_clear(&s->rec);
-	if (fw->protobuf) {
-		size_t n = protobuf_c_message_get_packed_size(&ev->base);
-		if (keel_buf_reserve(&s->enc, n ? n : 1) < 0)
-			abort(); /* a daemon's out-of-memory is fatal */
-		protobuf_c_message_pack(&ev->base, (uint8_t *)keel_buf_wptr(&s->enc));
-		keel_buf_commit(&s->enc, n);
-	} else if ((rv = keel_pbjson_write(&s->enc, &ev->base, errmsg)) < 0) {
-		if (rv == -ENOMEM)
-			abort();
-		/* Our own event is not writable: a bug; say so and drop the event. */
-		KEEL_ERROR(MASTER_LOG, "cannot write an event for framework %s: %s", fw->id,
-			   errmsg);
+	/* Our own event not writable is a bug: logged, the event dropped. */
+	if ((rv = master_message_encode(&ev->base, fw->protobuf, &s->enc)) < 0)
 		return rv;
-	}
 	return master_framework_send_raw(fw, keel_buf_rptr(&s->enc), keel_buf_size(&s->enc));
 }
 
@@ -172,6 +161,8 @@ int master_framework_send_raw(struct master_framework *fw, const char *data, siz
 			  strerror(-rv));
 		fw_detach(fw);
 		fw_start_failover(fw);
+		master_opstream_framework(s->m, fw,
+					  MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_UPDATED);
 		return rv;
 	}
 	fw->events++;
@@ -371,6 +362,7 @@ static void added(struct master *m, int status, struct master_agent *unused, voi
 		return;
 	}
 	fw_open_stream(fw, req, fw->protobuf);
+	master_opstream_framework(m, fw, MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_ADDED);
 }
 
 /* Records fw (new) in the registry and parks req until that is durable. */
@@ -420,6 +412,8 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 			master_framework_set_suppressed(fw, call->subscribe->suppressed_roles,
 							call->subscribe->n_suppressed_roles);
 			fw_open_stream(fw, req, protobuf);
+			master_opstream_framework(
+			    m, fw, MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_UPDATED);
 			return;
 		}
 		fw = fw_add(s, info);
@@ -430,6 +424,8 @@ static void subscribe(struct master_sched *s, struct keel_http_req *req,
 			/* Known from the registry (a failover): the same framework again. */
 			KEEL_INFO(MASTER_LOG, "framework %s re-subscribed after a failover", fid);
 			fw_open_stream(fw, req, protobuf);
+			master_opstream_framework(m, fw,
+						  MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_ADDED);
 			return;
 		}
 		/* Unknown ID: Mesos lets a framework fail over to a master that never knew it. */
@@ -477,6 +473,7 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 	fw_end_stream(fw);
 	master_tasks_teardown(m, fw->id);
 	master_offers_framework_remove(m, fw);
+	master_opstream_framework(m, fw, MESOS__V1__MASTER__EVENT__TYPE__FRAMEWORK_REMOVED);
 	fw_remove(fw);
 }
 

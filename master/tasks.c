@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents_drain.h"
 #include "allocator.h"
 #include "allocator_proto.h"
 #include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
+#include "operator_stream.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/http_client.h"
@@ -494,7 +496,8 @@ static void launch(struct master_tasks *ts, struct master_framework *fw, struct 
 		const Mesos__V1__ExecutorID *eid =
 		    executor ? executor->executor_id
 			     : (ti->executor ? ti->executor->executor_id : NULL);
-		task_add(ts, task_from_info(fw, ti, eid), role, res[i]);
+		master_opstream_task_added(
+		    m, task_add(ts, task_from_info(fw, ti, eid), role, res[i])->task);
 		ts->stats.launched++;
 	}
 }
@@ -750,6 +753,7 @@ static void on_status(struct keel_http_req *req, void *arg)
 	char errmsg[KEEL_ERRMSG_SIZE];
 	size_t len;
 	const char *body;
+	Mesos__V1__TaskState was = MESOS__V1__TASK_STATE__TASK_STAGING;
 
 	if (!master_http_gate(m, req))
 		return;
@@ -771,10 +775,12 @@ static void on_status(struct keel_http_req *req, void *arg)
 		goto out;
 	}
 	ts->stats.updates++;
+	master_drain_status(m, su);
 	t = master_task_find(m, su->framework_id->value, su->status->task_id->value);
 	if (t != NULL) {
 		Mesos__V1__TaskState newest =
 		    su->has_latest_state ? su->latest_state : su->status->state;
+		was = t->task->state;
 		task_set_state(ts, t, newest);
 		t->task->has_status_update_state = true;
 		t->task->status_update_state = su->status->state;
@@ -798,6 +804,10 @@ static void on_status(struct keel_http_req *req, void *arg)
 			keel_pbjson_free(&t->last->base);
 		t->last = su->status;
 		su->status = NULL;
+		if (was != t->task->state) {
+			master_opstream_task_updated(m, t->task, t->last);
+			master_drain_task_changed(m, t->task, was);
+		}
 	}
 	status_answer(req, 202, NULL);
 out:
@@ -1019,6 +1029,7 @@ void master_tasks_agent_lost(struct master *m, struct master_agent *a, bool remo
 		master_update(ts, fw, t->task->task_id->value, a->id, t->task->state,
 			      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
 			      "Agent is unreachable");
+		master_opstream_task_updated(m, t->task, NULL);
 	}
 }
 
