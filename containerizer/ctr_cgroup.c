@@ -683,8 +683,11 @@ int ctr_cg_kill(const struct ctr_cg_set *set, int timeout_ms)
 		return cg_wait_empty(set, timeout_ms);
 	}
 	int fz = cg_dir_of(set, CTR_CG_FREEZER);
-	for (round = 0; round < 100 && !ctr_cg_empty(set); round++) {
+	for (round = 0; round < 100; round++) {
 		int listed = 0;
+
+		if (ctr_cg_empty(set))
+			return 0; /* the usual case at a task's end: one read per dir */
 
 		if (fz >= 0)
 			cg_v1_freeze(set->dir[fz], true);
@@ -762,12 +765,13 @@ static bool cg_pool_reset(const struct ctr_cg_set *set)
 	return true;
 }
 
-int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u)
+int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u, bool seen_empty)
 {
 	unsigned i, pooled = 0;
 
 	if (set->pool_as == NULL || set->mode != KEEL_CTR_CGROUP_V1 || set->n == 0 ||
-	    u->oom_kills > 0 || u->pids_max_events > 0 || !ctr_cg_empty(set) || !cg_pool_reset(set))
+	    u->oom_kills > 0 || u->pids_max_events > 0 || (!seen_empty && !ctr_cg_empty(set)) ||
+	    !cg_pool_reset(set))
 		return ctr_cg_remove(set);
 	for (i = 0; i < set->n; i++) {
 		char to[PATH_MAX];

@@ -106,9 +106,11 @@ int ctr_cg_remove(const struct ctr_cg_set *set);
  * resets the others (peak memory, failcnt, CPU usage), empties the memory
  * charge left behind and renames each dir to pool_as beside it: 1 when the
  * whole set went to the pool. Otherwise (or without pool_as, or on v2)
- * removes the dirs as ctr_cg_remove does: 0, or its error.
+ * removes the dirs as ctr_cg_remove does: 0, or its error. `seen_empty`:
+ * the caller's ctr_cg_kill just returned 0 and nothing of the container is
+ * left to join it (its task reaped), so emptiness is not read again.
  */
-int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u);
+int ctr_cg_release(const struct ctr_cg_set *set, const struct keel_ctr_usage *u, bool seen_empty);
 
 /*
  * Spare sets of one context (v1): the name a set of `id` gets in the pool,

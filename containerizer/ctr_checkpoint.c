@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctr_sys.h"
 #include "runtime/err.h"
 #include "runtime/failpoint.h"
 
@@ -456,15 +457,15 @@ int ctr_ckpt_recycle(int containers_fd, const char *id, const char *spare)
 	    errno != ENOENT)
 		rv = -errno;
 	close(dfd);
-	if (rv == 0 && renameat2(containers_fd, id, containers_fd, spare, RENAME_NOREPLACE) < 0)
+	if (rv == 0 && ctr_renameat2(containers_fd, id, containers_fd, spare, RENAME_NOREPLACE) < 0)
 		rv = -errno;
 	return rv;
 }
 
 int ctr_ckpt_claim(int containers_fd, const char *spare, const char *id)
 {
-	return renameat2(containers_fd, spare, containers_fd, id, RENAME_NOREPLACE) < 0 ? -errno
-											: 0;
+	return ctr_renameat2(containers_fd, spare, containers_fd, id, RENAME_NOREPLACE) < 0 ? -errno
+											    : 0;
 }
 
 int ctr_ckpt_read(int dirfd, const char *name, char *buf, size_t n)

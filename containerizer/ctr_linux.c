@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#ifndef FSOPEN_CLOEXEC /* musl: the mount API's flags come from the kernel's header */
+#include <linux/mount.h>
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -92,7 +95,7 @@ static int mount_new_fs(const char *fstype, const char *opts, unsigned int attrs
 	char *tok, *save = NULL;
 	int fsfd, mfd;
 
-	fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
+	fsfd = ctr_fsopen(fstype, FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		return -1;
 	snprintf(buf, sizeof(buf), "%s", opts ? opts : "");
@@ -102,25 +105,25 @@ static int mount_new_fs(const char *fstype, const char *opts, unsigned int attrs
 
 		if (eq != NULL) {
 			*eq = '\0';
-			r = fsconfig(fsfd, FSCONFIG_SET_STRING, tok, eq + 1, 0);
+			r = ctr_fsconfig(fsfd, FSCONFIG_SET_STRING, tok, eq + 1, 0);
 		} else {
-			r = fsconfig(fsfd, FSCONFIG_SET_FLAG, tok, NULL, 0);
+			r = ctr_fsconfig(fsfd, FSCONFIG_SET_FLAG, tok, NULL, 0);
 		}
 		if (r < 0) {
 			close(fsfd);
 			return -1;
 		}
 	}
-	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+	if (ctr_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		close(fsfd);
 		return -1;
 	}
-	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	mfd = ctr_fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
 	close(fsfd);
 	if (mfd < 0)
 		return -1;
-	if (move_mount(mfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
-	    0) {
+	if (ctr_move_mount(mfd, "", targetfd, "",
+			   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		close(mfd);
 		return -1;
 	}
@@ -253,7 +256,8 @@ static int attach_tree(int rootfd, int treefd, const char *target, bool is_file,
 
 	if (tfd < 0)
 		return keel_errno_f(errmsg, -errno, "mount target %s", target);
-	if (move_mount(treefd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+	if (ctr_move_mount(treefd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0)
 		rv = keel_errno_f(errmsg, -errno, "bind mount on %s", target);
 	close(tfd);
 	return rv;
@@ -285,15 +289,15 @@ static int clone_source(int sandbox_fd, const struct ctr_plan_mount *m, bool *is
 		return keel_errno_f(errmsg, -errno, "mount source %s", m->source);
 	}
 	*is_file = !S_ISDIR(st.st_mode);
-	tree =
-	    open_tree(sfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	tree = ctr_open_tree(sfd, "",
+			     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 	close(sfd);
 	if (tree < 0)
 		return keel_errno_f(errmsg, -errno, "clone mount source %s", m->source);
 	if (m->readonly) {
 		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
 
-		if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) <
+		if (ctr_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) <
 		    0) {
 			int e = errno;
 			close(tree);
@@ -350,7 +354,8 @@ int ctr_fs_setup(const struct ctr_plan *p, char *errmsg)
 	sbfd = open(p->sandbox, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (sbfd < 0)
 		return keel_errno_f(errmsg, -errno, "open the sandbox %s", p->sandbox);
-	trees[ntrees] = open_tree(sbfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	trees[ntrees] =
+	    ctr_open_tree(sbfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (trees[ntrees] < 0) {
 		close(sbfd);
 		return keel_errno_f(errmsg, -errno, "clone the sandbox mount");

@@ -150,7 +150,8 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 		ctr_cg_remove_owned(&s->p->cg, s->cg_owned);
 	} else if (s->p->cg.n > 0) {
 		/* Whatever outlived the task goes now; the counters are read before removal. */
-		ctr_cg_kill(&s->p->cg, SUP_CG_KILL_TIMEOUT_MS);
+		bool empty = ctr_cg_kill(&s->p->cg, SUP_CG_KILL_TIMEOUT_MS) == 0;
+
 		ctr_cg_usage(&s->p->cg, &st.usage, &st.limits_hit);
 		st.usage.mem_bytes = 0;
 		st.usage.pids = 0;
@@ -164,7 +165,7 @@ _Noreturn static void sup_finish(struct sup *s, enum keel_ctr_reason reason, con
 			keel_free(s->p->cg.pool_as);
 			s->p->cg.pool_as = NULL;
 		}
-		rv = ctr_cg_release(&s->p->cg, &st.usage);
+		rv = ctr_cg_release(&s->p->cg, &st.usage, empty);
 		st.cgroups_left = rv < 0;
 		st.cgroups_pool = rv == 1 ? s->p->cg.pool_as : NULL;
 	}

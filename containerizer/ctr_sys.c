@@ -1,5 +1,5 @@
 /* System call wrappers: pidfd, raw clone, execveat, seccomp, openat2, close_range, pivot_root,
- * capset. */
+ * capset, the mount API, renameat2. */
 #include "ctr_sys.h"
 
 #include <errno.h>
@@ -89,6 +89,43 @@ int ctr_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
 	data[1].permitted = (uint32_t)(permitted >> 32);
 	data[1].inheritable = (uint32_t)(inheritable >> 32);
 	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int ctr_fsopen(const char *fstype, unsigned int flags)
+{
+	return (int)syscall(SYS_fsopen, fstype, flags);
+}
+
+int ctr_fsconfig(int fsfd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+	return (int)syscall(SYS_fsconfig, fsfd, cmd, key, value, aux);
+}
+
+int ctr_fsmount(int fsfd, unsigned int flags, unsigned int attrs)
+{
+	return (int)syscall(SYS_fsmount, fsfd, flags, attrs);
+}
+
+int ctr_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+		   unsigned int flags)
+{
+	return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
+}
+
+int ctr_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+	return (int)syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+int ctr_mount_setattr(int dirfd, const char *path, unsigned int flags, void *attr, size_t size)
+{
+	return (int)syscall(SYS_mount_setattr, dirfd, path, flags, attr, size);
+}
+
+int ctr_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		  unsigned int flags)
+{
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 int ctr_close_fds_except(const int *keep, size_t n)

@@ -56,6 +56,26 @@ int ctr_pivot_root(const char *new_root, const char *put_old);
 /* capset(2) with version 3 of the ABI (64-bit sets). */
 int ctr_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 
+/*
+ * The mount API (Linux 5.2; mount_setattr 5.12) and renameat2(2), called
+ * through syscall(2): the supervisor is built with musl where it can be,
+ * which has no wrappers for them. Flags and structs are the kernel's
+ * (<sys/mount.h> of glibc, or <linux/mount.h>).
+ */
+int ctr_fsopen(const char *fstype, unsigned int flags);
+int ctr_fsconfig(int fsfd, unsigned int cmd, const char *key, const void *value, int aux);
+int ctr_fsmount(int fsfd, unsigned int flags, unsigned int attrs);
+int ctr_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+		   unsigned int flags);
+int ctr_open_tree(int dirfd, const char *path, unsigned int flags);
+/* attr points to a struct mount_attr of `size` bytes. */
+int ctr_mount_setattr(int dirfd, const char *path, unsigned int flags, void *attr, size_t size);
+#ifndef RENAME_NOREPLACE /* musl's <stdio.h> lacks it */
+#define RENAME_NOREPLACE (1U << 0)
+#endif
+int ctr_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		  unsigned int flags);
+
 /* Closes every fd >= 3 except those in keep[] (unsorted, n small); -1 entries are ignored. */
 int ctr_close_fds_except(const int *keep, size_t n);
 

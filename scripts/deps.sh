@@ -10,7 +10,7 @@ packages=(
 	clang libclang-rt-14-dev clang-format
 	liburing-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils
 	libzookeeper-mt-dev libcurl4-openssl-dev libjansson-dev
-	libseccomp-dev libarchive-dev libcap-dev busybox-static runc crun
+	libseccomp-dev libarchive-dev libcap-dev busybox-static runc crun musl-tools
 	curl iproute2 procps
 	wrk nginx-light
 	zookeeper etcd-server

@@ -24,7 +24,10 @@
 # Environment: ROUNDS (3), N_LAT (200), N_SEQ (300), N_PAR (600), PAR (8),
 # N_RT (40: launches per measurement for runc/crun, which are ~100x slower),
 # RSS (0B: memory the keel/fork driver touches first, e.g. 1GB, to show fork cost),
-# BUILD (build/release), WORK (/tmp: where the work dirs go), PEERS ("runc crun").
+# BUILD (build/release), WORK (/tmp: where the work dirs go), PEERS ("runc crun"),
+# BASE_BUILD (unset: another build dir whose driver runs as one more launcher, keel-base, with
+# its work dir on tmpfs: an A/B of two versions of keel in the same run, e.g. a build with
+# -Dctr_supervisor_libc=glibc).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -43,6 +46,11 @@ bash scripts/deps.sh
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" bench/keel-ctr-bench >/dev/null
 driver=$top/$build/bench/keel-ctr-bench
+base_build=${BASE_BUILD:-}
+if [ -n "$base_build" ]; then
+	[ -f "$base_build/build.ninja" ] || { echo "bench/container: BASE_BUILD=$base_build is not a build dir" >&2; exit 1; }
+	ninja -C "$base_build" bench/keel-ctr-bench >/dev/null
+fi
 
 work=$(mktemp -d "${WORK:-/tmp}/keel-bench-ctr.XXXXXX")
 chmod 755 "$work"
@@ -130,7 +138,9 @@ bundle "$work/bundles/b0" /bin/stamp
 for i in $(seq "$par"); do bundle "$work/bundles/b$i" /bin/true; done
 
 run_driver() { # args... -> prints the driver's one line
-	"$driver" --rootfs="$rootfs" "$@" &
+	local d=$driver
+	if [ "$1" = --base ]; then d=$top/$base_build/bench/keel-ctr-bench; shift; fi
+	"$d" --rootfs="$rootfs" "$@" &
 	driver_pid=$!
 	wait "$driver_pid"
 	driver_pid=
@@ -143,6 +153,7 @@ rt_args() { echo "--mode=runtime --runtime=$(command -v "$1") --runtime_root=$st
 
 # Which peers run here at all.
 launchers=(fork spawn keel keel-tmpfs)
+if [ -n "$base_build" ]; then launchers+=(keel-base); fi
 for rt in $peers; do
 	if ! command -v "$rt" >/dev/null; then
 		echo "bench/container: $rt is not installed; skipped" >&2
@@ -172,6 +183,7 @@ for r in $(seq "$rounds"); do
 		spawn) args=("${spawn_args[@]}") nl=$n_lat ns=$n_seq np=$n_par ;;
 		keel) args=("${keel_args[@]}") nl=$n_lat ns=$n_seq np=$n_par ;;
 		keel-tmpfs) args=("${keel_tmpfs_args[@]}") nl=$n_lat ns=$n_seq np=$n_par ;;
+		keel-base) args=(--base --mode=keel --work_dir="$shm/keel-base" --cgroup_parent="$cgp/keel-base" --rss="$rss") nl=$n_lat ns=$n_seq np=$n_par ;;
 		*) read -r -a args <<<"$(rt_args "$l")"; nl=$n_rt ns=$n_rt np=$n_rt ;;
 		esac
 		read -r p50 p99 < <(run_driver "${args[@]}" --measure=latency --n="$nl")
@@ -202,9 +214,12 @@ for floor in fork spawn; do
 	done
 done
 for l in "${launchers[@]}"; do
-	case $l in fork | spawn | keel | keel-tmpfs) continue ;; esac
+	case $l in fork | spawn | keel | keel-tmpfs | keel-base) continue ;; esac
 	echo "  keel vs $l: p50 latency x$(ratio "${m50[keel]}" "${m50[$l]}") (lower is better), seq throughput x$(ratio "${mseq[keel]}" "${mseq[$l]}"), par x$(ratio "${mpar[keel]}" "${mpar[$l]}"), cpu/launch x$(ratio "${mcpu[keel]}" "${mcpu[$l]}")"
 done
+if [ -n "$base_build" ]; then
+	echo "  keel-tmpfs vs keel-base ($base_build, tmpfs): p50 latency x$(ratio "${m50[keel-tmpfs]}" "${m50[keel-base]}"), seq x$(ratio "${mseq[keel-tmpfs]}" "${mseq[keel-base]}"), par x$(ratio "${mpar[keel-tmpfs]}" "${mpar[keel-base]}"), cpu/launch x$(ratio "${mcpu[keel-tmpfs]}" "${mcpu[keel-base]}")"
+fi
 
 # The verdict on issue 7's goal, plainly: the best keel throughput measured in this run, and
 # what its CPU per launch allows on this machine's cores (wall-clock rates are what other load

@@ -90,8 +90,9 @@ static void write_file(const char *dir, const char *name, const char *text)
 {
 	char path[PATH_MAX];
 	FILE *f;
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ASSERT_TRUE(n > 0 && (size_t)n < sizeof(path));
 	f = fopen(path, "w");
 	ASSERT_NOT_NULL(f);
 	fputs(text, f);

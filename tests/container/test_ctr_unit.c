@@ -1,6 +1,7 @@
 /* Container suite without privileges: checkpoints, paths, caps, seccomp, fake cgroups. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -580,9 +581,17 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	get(mem, "memory.limit_in_bytes", buf, sizeof(buf));
 	ASSERT_STR_EQ(buf, "KEEP");
 
-	/* Released clean: counters reset, renamed to its pool name, 1. */
+	/* A process still listed (and the caller saw none): removed, never pooled. */
 	memset(&u, 0, sizeof(u));
-	ASSERT_INT_EQ(ctr_cg_release(&set, &u), 1);
+	put(mem, "cgroup.procs", "4242\n");
+	ASSERT_INT_LT(ctr_cg_release(&set, &u, false),
+		      0); /* rmdir of a fake dir with files fails */
+	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
+	ASSERT_TRUE(exists_in(mem_parent, "c1"));
+	put(mem, "cgroup.procs", "");
+
+	/* Released clean: counters reset, renamed to its pool name, 1. */
+	ASSERT_INT_EQ(ctr_cg_release(&set, &u, false), 1);
 	ASSERT_TRUE(exists_in(cpu_parent, ".pool-t-k-c1"));
 	ASSERT_TRUE(exists_in(mem_parent, ".pool-t-k-c1"));
 	ASSERT_FALSE(exists_in(mem_parent, "c1"));
@@ -605,14 +614,15 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	for (i = 0; i < set.n; i++)
 		close(procs[i]);
 	u.oom_kills = 1;
-	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0); /* rmdir of a fake dir with files fails */
+	ASSERT_INT_LT(ctr_cg_release(&set, &u, false),
+		      0); /* rmdir of a fake dir with files fails */
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	ASSERT_TRUE(exists_in(mem_parent, "c1"));
 
 	/* Memory that will not go (the fake file keeps its 8 MiB): no reuse; force_empty tried. */
 	u.oom_kills = 0;
 	put(mem, "memory.usage_in_bytes", "8388608\n");
-	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0);
+	ASSERT_INT_LT(ctr_cg_release(&set, &u, false), 0);
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	get(mem, "memory.force_empty", buf, sizeof(buf));
 	ASSERT_STR_EQ(buf, "0");
@@ -625,14 +635,14 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 		      (int)sizeof(path9));
 	ASSERT_OK(mkdir(path9, 0755));
 	put(path9, "x", "");
-	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0); /* fake dirs with files: rmdir fails */
+	ASSERT_INT_LT(ctr_cg_release(&set, &u, false), 0); /* fake dirs with files: rmdir fails */
 	ASSERT_TRUE(exists_in(mem_parent, "c1"));
 
 	/* No pool name (v2, or pooling off): removal as before. */
 	set.pool_as = NULL;
 	set.spare = NULL;
 	put(mem, "memory.usage_in_bytes", "0\n");
-	ASSERT_INT_LT(ctr_cg_release(&set, &u), 0);
+	ASSERT_INT_LT(ctr_cg_release(&set, &u, false), 0);
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	ASSERT_OK(ctr_remove_tree_at(AT_FDCWD, root));
 }
@@ -1051,4 +1061,44 @@ TEST(plan_wire_roundtrip_truncations_and_oom)
 	keel_free(buf);
 	in->seccomp.filter = NULL; /* borrowed */
 	ctr_plan_free(in);
+}
+
+/* The supervisor program ctr_spawn.c execs, as containerizer/meson.build embeds it. */
+extern const unsigned char ctr_supervisor_elf[];
+extern const unsigned char ctr_supervisor_elf_end[];
+
+TEST(supervisor_program_is_a_static_pie_of_the_configured_libc)
+{
+	const char *libc = getenv("KEEL_CTR_SUPERVISOR_LIBC");
+	size_t n = (size_t)(ctr_supervisor_elf_end - ctr_supervisor_elf);
+	bool has_dynamic = false, glibc_marks;
+	Elf64_Ehdr eh;
+	size_t i;
+
+	ASSERT_UINT_GT(n, sizeof(eh));
+	memcpy(&eh, ctr_supervisor_elf, sizeof(eh));
+	ASSERT_MEM_EQ(eh.e_ident, ELFMAG, SELFMAG);
+	ASSERT_INT_EQ(eh.e_ident[EI_CLASS], ELFCLASS64);
+	/* A position-independent program (its addresses change per launch)... */
+	ASSERT_INT_EQ(eh.e_type, ET_DYN);
+	ASSERT_UINT_LE((size_t)eh.e_phoff + (size_t)eh.e_phnum * sizeof(Elf64_Phdr), n);
+	for (i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, ctr_supervisor_elf + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		/* ...that needs no dynamic loader: it relocates itself. */
+		ASSERT_UINT_NE(ph.p_type, PT_INTERP);
+		if (ph.p_type == PT_DYNAMIC)
+			has_dynamic = true;
+	}
+	ASSERT_TRUE(has_dynamic);
+	/* glibc's static start-up carries its tunables' names ("glibc.malloc...."); musl has none.
+	 */
+	glibc_marks = memmem(ctr_supervisor_elf, n, "glibc.", 6) != NULL;
+	if (libc == NULL)
+		TH_SKIP("KEEL_CTR_SUPERVISOR_LIBC not set (run through meson test)");
+	if (strcmp(libc, "musl") == 0)
+		ASSERT_FALSE(glibc_marks);
+	else
+		ASSERT_TRUE(glibc_marks);
 }
