@@ -25,7 +25,7 @@ ninja -C "$build" >/dev/null || { ninja -C "$build" | tail -40; fail_early "buil
 # A second compiler catches what the first does not warn about (compile only).
 gccbuild=build/gcc
 if [ ! -f "$gccbuild/build.ninja" ]; then
-	CC=gcc meson setup "$gccbuild" -Dwerror=true >/dev/null || fail_early "meson setup $gccbuild failed"
+	CC=gcc meson setup "$gccbuild" -Dwerror=true -Dctr_supervisor_libc=glibc >/dev/null || fail_early "meson setup $gccbuild failed"
 fi
 ninja -C "$gccbuild" >/dev/null || { ninja -C "$gccbuild" | tail -40; fail_early "build with gcc failed"; }
 
