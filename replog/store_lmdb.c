@@ -573,8 +573,10 @@ static int store_submit(struct replog_store *s, const struct replog_write *w, si
 	s->stats.submits++;
 	if (!lazy)
 		s->q_urgent = true;
-	pthread_cond_signal(&s->cond_work);
 	pthread_mutex_unlock(&s->mu);
+	/* After the unlock: woken under it, the thread would block on mu at once (one more
+	 * futex round trip, i.e. a second wake-up, before it can take the group). */
+	pthread_cond_signal(&s->cond_work);
 	*seq = b->seq;
 	return 0;
 }

@@ -737,7 +737,10 @@ static int store_do_group(struct replog_store *s, struct store_batch *first,
 	return store_group_wal(s, first, last, pages, wal_bytes, sticky, errmsg);
 }
 
-/* Publishes the outcome of a step and wakes the loop and flush. Called with mu held. */
+/*
+ * Publishes the outcome of a step and wakes a waiting flush. Called with mu
+ * held; the caller wakes the loop (store_wake_loop) after releasing mu.
+ */
 static void store_publish(struct replog_store *s, int rv, bool sticky, const char *errmsg)
 {
 	if (s->t_durable > s->committed_seq)
@@ -750,6 +753,16 @@ static void store_publish(struct replog_store *s, int rv, bool sticky, const cha
 	if (s->t_applied > s->applied_seq)
 		s->applied_seq = s->t_applied;
 	pthread_cond_broadcast(&s->cond_done);
+}
+
+/*
+ * Wakes the loop to collect what store_publish published. Called without mu:
+ * the loop's first act is to take mu (replog_store_poll), and woken while
+ * this thread still held it, it would sleep again until the unlock woke it a
+ * second time (seen with strace: two futex round trips per group).
+ */
+static void store_wake_loop(struct replog_store *s)
+{
 	if (s->async)
 		keel_async_send(s->async);
 }
@@ -808,6 +821,9 @@ void *store_thread_main(void *arg)
 				rv = store_txn_commit(s, errmsg);
 			pthread_mutex_lock(&s->mu);
 			store_publish(s, rv, true, errmsg);
+			pthread_mutex_unlock(&s->mu);
+			store_wake_loop(s);
+			pthread_mutex_lock(&s->mu);
 			continue;
 		}
 		if (!s->q_urgent && !s->stop && !s->flush_req && !s->meta_pending) {
@@ -861,11 +877,11 @@ void *store_thread_main(void *arg)
 		}
 		/* A failed group belongs to the loop again (its overlay): never touch it. */
 		store_publish(s, rv, sticky, errmsg);
-		if (rv == 0) {
-			pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->mu);
+		store_wake_loop(s);
+		if (rv == 0)
 			store_zero_ahead(s);
-			pthread_mutex_lock(&s->mu);
-		}
+		pthread_mutex_lock(&s->mu);
 	}
 out:
 	if (s->txn)

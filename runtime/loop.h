@@ -62,6 +62,14 @@ int keel_loop_run(struct keel_loop *loop);
  */
 int keel_loop_run_once(struct keel_loop *loop, int timeout_ms);
 
+/*
+ * Starts now, in one io_uring_enter, the sends that streams would otherwise
+ * start when the turn ends: for a caller that is about to do slower work in
+ * this turn and wants its messages on the wire first. Writes made after it
+ * leave at the end of the turn as usual. Loop thread only.
+ */
+void keel_loop_send_now(struct keel_loop *loop);
+
 /* Makes keel_loop_run return after the current turn. Loop thread only. */
 void keel_loop_stop(struct keel_loop *loop);
 

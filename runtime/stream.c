@@ -445,6 +445,17 @@ void keel_stream_abort(struct keel_stream *s)
 	stream_teardown(s);
 }
 
+/* Starts a send on every stream written to since its last send. */
+static void stream_kick_all(struct keel_loop *loop)
+{
+	while (loop->flushq != NULL) {
+		struct keel_stream *s = loop->flushq;
+		loop->flushq = s->flush_next;
+		s->in_flushq = false;
+		stream_kick(s);
+	}
+}
+
 void keel_stream_flush_all(struct keel_loop *loop)
 {
 	while (loop->rearmq != NULL) {
@@ -471,12 +482,15 @@ void keel_stream_flush_all(struct keel_loop *loop)
 		if (!s->recv_armed)
 			stream_arm_recv(s);
 	}
-	while (loop->flushq != NULL) {
-		struct keel_stream *s = loop->flushq;
-		loop->flushq = s->flush_next;
-		s->in_flushq = false;
-		stream_kick(s);
-	}
+	stream_kick_all(loop);
+}
+
+void keel_loop_send_now(struct keel_loop *loop)
+{
+	if (loop->flushq == NULL)
+		return;
+	stream_kick_all(loop);
+	io_uring_submit(&loop->ring);
 }
 
 void keel_stream_set_arg(struct keel_stream *s, void *arg)

@@ -26,6 +26,8 @@ limits=$("$lim" "$work")
 echo "$limits"
 fsync_us=$(echo "$limits" | sed -n 's/^fdatasync_p50_us=\([0-9.]*\).*/\1/p')
 rtt_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_p50_us=\([0-9.]*\).*/\1/p')
+rtt2_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_2proc_p50_us=\([0-9.]*\).*/\1/p')
+fsync3_us=$(echo "$limits" | sed -n 's/^fdatasync3_second_p50_us=\([0-9.]*\).*/\1/p')
 
 # Three ports the kernel reports free right now (not a random guess that may be taken).
 read -r -a port < <(python3 -c 'import socket
@@ -91,3 +93,8 @@ done
 p50_1=$(field "${ours[100:1]}" p50_us)
 echo "goal: 64 in flight >= 3x ZooKeeper; 1 in flight p50 <= ZooKeeper's and <= 2x (RTT + fdatasync) ="\
 "$(awk -v r="$rtt_us" -v f="$fsync_us" 'BEGIN { printf "%.0f", 2 * (r + f) }') us; ours: ${p50_1} us"
+# The same bound with what one append really needs on this machine: a round trip between two
+# processes that sleep (every hop wakes one) and the second of three flushes at once (a quorum).
+echo "for reference: 2x (process-to-process RTT ${rtt2_us} us + second of three concurrent"\
+" fdatasyncs ${fsync3_us} us) = $(awk -v r="$rtt2_us" -v f="$fsync3_us" \
+	'BEGIN { printf "%.0f", 2 * (r + f) }') us"

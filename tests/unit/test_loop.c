@@ -558,3 +558,32 @@ TEST(listener_bind_error_names_address)
 	ASSERT_STR_CONTAINS(err, "no-such-host.invalid");
 	keel_loop_free(loop);
 }
+
+TEST(loop_send_now_puts_queued_bytes_on_the_wire_inside_the_turn)
+{
+	struct keel_loop *loop = new_loop();
+	struct keel_stream *s;
+	struct pollfd pfd;
+	char got[8];
+	int sv[2];
+
+	ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_OK(keel_stream_new(loop, sv[0], NULL, NULL, &s));
+	keel_loop_send_now(loop); /* nothing queued: nothing to do */
+	ASSERT_OK(keel_stream_write(s, "ping", 4));
+	/* A write leaves when the turn ends: the loop has not run, so nothing is there yet. */
+	ASSERT_INT_EQ(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), -1);
+	ASSERT_INT_EQ(errno, EAGAIN);
+	keel_loop_send_now(loop);
+	pfd = (struct pollfd){.fd = sv[1], .events = POLLIN};
+	ASSERT_INT_EQ(poll(&pfd, 1, 30000), 1);
+	ASSERT_INT_EQ(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 4);
+	ASSERT_MEM_EQ(got, "ping", 4);
+	/* A later write in the same turn still leaves at its end, after the first. */
+	ASSERT_OK(keel_stream_write(s, "pong", 4));
+	ASSERT_TRUE(RUN_UNTIL(loop, recv(sv[1], got, sizeof(got), MSG_DONTWAIT) == 4, 30000));
+	ASSERT_MEM_EQ(got, "pong", 4);
+	keel_stream_close(s, 0);
+	keel_loop_free(loop);
+	close(sv[1]);
+}
