@@ -300,6 +300,19 @@ static void group_file(const char *text, char *path, size_t psize, char *arg, si
 	snprintf(arg, asize, "--task_group=%s", path);
 }
 
+/* run_execute_with --task_group= a file holding json (removed after). */
+static int run_group(struct script *sc, const char *json, char *out, size_t outlen, char *err,
+		     size_t errlen)
+{
+	char path[64], arg[128];
+	int code;
+
+	group_file(json, path, sizeof(path), arg, sizeof(arg));
+	code = run_execute_with(sc, arg, NULL, out, outlen, err, errlen);
+	unlink(path);
+	return code;
+}
+
 /* Runs keel-execute with argv (no master needed: it must fail before connecting); returns its
  * exit status and its stderr in err. */
 static int run_alone(char *const *argv, char *err, size_t errlen)
@@ -340,11 +353,9 @@ TEST(execute_group_finished_prints_every_stdout_exits_0)
 	struct script sc = {
 	    .finals = {MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_FINISHED},
 	    .outs = {"one\n", "two\n"}};
-	char out[256], err[8192], path[64], arg[128];
+	char out[256], err[8192];
 
-	group_file(GROUP_TWO, path, sizeof(path), arg, sizeof(arg));
-	ASSERT_INT_EQ(run_execute_with(&sc, arg, NULL, out, sizeof(out), err, sizeof(err)), 0);
-	unlink(path);
+	ASSERT_INT_EQ(run_group(&sc, GROUP_TWO, out, sizeof(out), err, sizeof(err)), 0);
 	ASSERT_STR_EQ(out, "one\ntwo\n");
 	ASSERT_UINT_EQ(sc.n_group, 2);
 	ASSERT_STR_EQ(sc.ids[0], "g-1");
@@ -375,15 +386,15 @@ TEST(execute_group_exits_with_the_first_failure)
 	    .messages = {"Command exited with status 3", NULL, "Command exited with status 5",
 			 NULL},
 	    .outs = {"a\n", "b\n", "c\n", "never\n"}};
-	char out[256], err[8192], path[64], arg[128];
+	char out[256], err[8192];
 
-	group_file("{\"tasks\":[{\"name\":\"a\",\"command\":{\"value\":\"exit 3\"}},"
-		   "{\"name\":\"b\",\"command\":{\"value\":\"sleep 9\"}},"
-		   "{\"name\":\"c\",\"command\":{\"value\":\"exit 5\"}},"
-		   "{\"name\":\"d\",\"command\":{\"value\":\"true\"}}]}",
-		   path, sizeof(path), arg, sizeof(arg));
-	ASSERT_INT_EQ(run_execute_with(&sc, arg, NULL, out, sizeof(out), err, sizeof(err)), 3);
-	unlink(path);
+	ASSERT_INT_EQ(run_group(&sc,
+				"{\"tasks\":[{\"name\":\"a\",\"command\":{\"value\":\"exit 3\"}},"
+				"{\"name\":\"b\",\"command\":{\"value\":\"sleep 9\"}},"
+				"{\"name\":\"c\",\"command\":{\"value\":\"exit 5\"}},"
+				"{\"name\":\"d\",\"command\":{\"value\":\"true\"}}]}",
+				out, sizeof(out), err, sizeof(err)),
+		      3);
 	ASSERT_STR_EQ(out, "a\nb\nc\n");
 	ASSERT_STR_CONTAINS(err, "task 'b' did not run to completion: TASK_KILLED");
 	ASSERT_STR_CONTAINS(err, "task 'd' did not run to completion");
@@ -399,11 +410,9 @@ TEST(execute_group_invalid_exits_1_reads_nothing)
 	    .messages = {"Task group is invalid: task 'g-1': bad", "Task group is invalid: task "
 								   "'g-1': bad"},
 	    .outs = {"x\n", "y\n"}};
-	char out[256], err[8192], path[64], arg[128];
+	char out[256], err[8192];
 
-	group_file(GROUP_TWO, path, sizeof(path), arg, sizeof(arg));
-	ASSERT_INT_EQ(run_execute_with(&sc, arg, NULL, out, sizeof(out), err, sizeof(err)), 1);
-	unlink(path);
+	ASSERT_INT_EQ(run_group(&sc, GROUP_TWO, out, sizeof(out), err, sizeof(err)), 1);
 	ASSERT_STR_EQ(out, "");
 	ASSERT_UINT_EQ(sc.reads, 0);
 	ASSERT_STR_CONTAINS(err, "did not run to completion: Task group is invalid");
