@@ -460,6 +460,13 @@ TEST(execute_group_bad_input)
 		char *image[] = {(char *)bin, "--master=x:1", "--task_group=f", "--image=busybox",
 				 NULL};
 		char *neither[] = {(char *)bin, "--master=x:1", NULL};
+		char *bad_res[] = {(char *)bin, "--master=x:1", arg, "--resources=cpus", NULL};
+
+		/* A task without resources gets --resources: a bad spec is named. */
+		group_file("{\"tasks\":[{\"name\":\"x\"}]}", path, sizeof(path), arg, sizeof(arg));
+		ASSERT_INT_EQ(run_alone(bad_res, err, sizeof(err)), 1);
+		unlink(path);
+		ASSERT_STR_CONTAINS(err, "resource \"cpus\" is not name:value");
 		ASSERT_INT_EQ(run_alone(both, err, sizeof(err)), 2);
 		ASSERT_STR_CONTAINS(err, "usage:");
 		ASSERT_INT_EQ(run_alone(image, err, sizeof(err)), 2);
