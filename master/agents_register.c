@@ -403,3 +403,34 @@ int master_agents_routes(struct master *m, char *errmsg)
 		return keel_errf(errmsg, rv, "cannot route the agent protocol");
 	return 0;
 }
+
+/* --- Standing (reconciliation) --- */
+
+enum master_agent_standing master_agent_standing(const struct master *m, const char *id,
+						 int64_t *time_ns)
+{
+	const struct master_agent *a = master_agent_find(m, id);
+	int64_t t = 0;
+
+	if (time_ns != NULL)
+		*time_ns = 0;
+	/* Mesos counts an agent being marked unreachable as registered until that is durable. */
+	if (a != NULL && (a->state == MASTER_AGENT_ACTIVE || a->state == MASTER_AGENT_MARKING))
+		return MASTER_STANDING_REGISTERED;
+	if (keel_hmap_get(&m->agents.awaiting, id) != NULL)
+		return MASTER_STANDING_RECOVERED;
+	if (m->registrar == NULL)
+		return MASTER_STANDING_UNKNOWN;
+	switch (registrar_agent_state(m->registrar, id, NULL, &t)) {
+	case REGISTRAR_AGENT_UNREACHABLE:
+		if (time_ns != NULL)
+			*time_ns = t;
+		return MASTER_STANDING_UNREACHABLE;
+	case REGISTRAR_AGENT_GONE:
+		if (time_ns != NULL)
+			*time_ns = t;
+		return MASTER_STANDING_GONE;
+	default: /* admitted but registering anew with this leader: unknown to it, as in Mesos */
+		return MASTER_STANDING_UNKNOWN;
+	}
+}

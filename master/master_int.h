@@ -125,6 +125,17 @@ void master_agent_answer_parked(struct master *m, struct master_agent *a, int st
 int master_agents_routes(struct master *m, char *errmsg);
 /* Answers req 200 with AgentRegistered for a. */
 void master_agent_answer(struct master *m, struct master_agent *a, struct keel_http_req *req);
+/* Where an agent stands with this leader, as Mesos's master sorts agents for reconciliation. */
+enum master_agent_standing {
+	MASTER_STANDING_UNKNOWN = 0,	 /* not in the registry (never admitted, removed, pruned) */
+	MASTER_STANDING_RECOVERED = 1,	 /* admitted by an earlier leader, not re-registered yet */
+	MASTER_STANDING_REGISTERED = 2,	 /* registered or re-registered with this leader */
+	MASTER_STANDING_UNREACHABLE = 3, /* marked unreachable (also while it re-registers) */
+	MASTER_STANDING_GONE = 4,	 /* marked gone */
+};
+/* Where agent id stands; *time_ns (may be NULL) gets the time it was marked unreachable or gone. */
+enum master_agent_standing master_agent_standing(const struct master *m, const char *id,
+						 int64_t *time_ns);
 /*
  * POSTs msg (packed as protobuf) to path on the agent at origin_name, once: fire and forget
  * (failures are logged at debug level). Nothing is sent when m is not leading.

@@ -363,14 +363,17 @@ static void send_update(struct master_framework *fw, Mesos__V1__TaskStatus *stat
 	master_framework_send(fw, &ev);
 }
 
-/* An update the master makes itself (no uuid: nothing to acknowledge). */
-static void master_update(struct master_tasks *ts, struct master_framework *fw, const char *task_id,
-			  const char *agent_id, Mesos__V1__TaskState state,
-			  Mesos__V1__TaskStatus__Reason reason, const char *message)
+/* An update the master makes itself (no uuid: nothing to acknowledge); with unreachable_time
+ * when unreachable_ns > 0. */
+static void master_update_at(struct master_tasks *ts, struct master_framework *fw,
+			     const char *task_id, const char *agent_id, Mesos__V1__TaskState state,
+			     Mesos__V1__TaskStatus__Reason reason, const char *message,
+			     int64_t unreachable_ns)
 {
 	Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
 	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
 	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+	Mesos__V1__TimeInfo ut = MESOS__V1__TIME_INFO__INIT;
 
 	tid.value = (char *)task_id;
 	st.task_id = &tid;
@@ -384,10 +387,21 @@ static void master_update(struct master_tasks *ts, struct master_framework *fw, 
 		aid.value = (char *)agent_id;
 		st.agent_id = &aid;
 	}
+	if (unreachable_ns > 0) {
+		ut.nanoseconds = unreachable_ns;
+		st.unreachable_time = &ut;
+	}
 	st.has_timestamp = true;
 	st.timestamp = (double)master_wall_ns() / 1e9;
 	send_update(fw, &st);
 	ts->stats.forwarded++;
+}
+
+static void master_update(struct master_tasks *ts, struct master_framework *fw, const char *task_id,
+			  const char *agent_id, Mesos__V1__TaskState state,
+			  Mesos__V1__TaskStatus__Reason reason, const char *message)
+{
+	master_update_at(ts, fw, task_id, agent_id, state, reason, message, 0);
 }
 
 /* --- ACCEPT --- */
@@ -855,6 +869,7 @@ static void reconcile_task(struct master_tasks *ts, struct master_framework *fw,
 	st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
 	st.has_reason = true;
 	st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION;
+	st.message = "Reconciliation: Latest task state";
 	st.has_uuid = false;
 	st.uuid.len = 0;
 	st.uuid.data = NULL;
@@ -891,6 +906,53 @@ void master_tasks_kill(struct master *m, struct master_framework *fw,
 	agent_send(ts, t->task->agent_id->value, "/internal/master/kill_task", &kt.base);
 }
 
+/*
+ * A task this leader does not know, as Mesos's master answers it: nothing while its agent (or,
+ * without an agent ID, any agent) has not re-registered after a failover (the framework asks
+ * again); TASK_GONE when its agent is registered, TASK_UNREACHABLE (with the time) when the agent
+ * is unreachable, TASK_GONE_BY_OPERATOR when it is gone, TASK_UNKNOWN otherwise; TASK_LOST for
+ * each of those when the framework is not PARTITION_AWARE.
+ */
+static void reconcile_unknown(struct master *m, struct master_framework *fw, const char *task_id,
+			      const char *agent_id)
+{
+	enum master_agent_standing at = MASTER_STANDING_UNKNOWN;
+	Mesos__V1__TaskState state = MESOS__V1__TASK_STATE__TASK_UNKNOWN;
+	const char *message = "Reconciliation: Task is unknown";
+	int64_t since = 0;
+
+	if (agent_id != NULL)
+		at = master_agent_standing(m, agent_id, &since);
+	else if (m->agents.awaiting.count > 0)
+		at = MASTER_STANDING_RECOVERED; /* it may be on any agent not back yet */
+	switch (at) {
+	case MASTER_STANDING_RECOVERED:
+		KEEL_INFO(MASTER_LOG, "reconciliation of task %s of framework %s dropped: %s",
+			  task_id, fw->id,
+			  agent_id != NULL ? "its agent has not re-registered yet"
+					   : "some agents have not re-registered yet");
+		return;
+	case MASTER_STANDING_REGISTERED:
+		state = MESOS__V1__TASK_STATE__TASK_GONE;
+		message = "Reconciliation: Task is unknown to the agent";
+		break;
+	case MASTER_STANDING_UNREACHABLE:
+		state = MESOS__V1__TASK_STATE__TASK_UNREACHABLE;
+		message = "Reconciliation: Task is unreachable";
+		break;
+	case MASTER_STANDING_GONE:
+		state = MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR;
+		message = "Reconciliation: Task is gone";
+		since = 0;
+		break;
+	case MASTER_STANDING_UNKNOWN:
+		break;
+	}
+	master_update_at(m->tasks, fw, task_id, agent_id,
+			 partition_aware(fw) ? state : MESOS__V1__TASK_STATE__TASK_LOST,
+			 MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION, message, since);
+}
+
 void master_tasks_reconcile(struct master *m, struct master_framework *fw,
 			    const Mesos__V1__Scheduler__Call__Reconcile *rec)
 {
@@ -908,11 +970,8 @@ void master_tasks_reconcile(struct master *m, struct master_framework *fw,
 			reconcile_task(ts, fw, t);
 			continue;
 		}
-		master_update(ts, fw, rt->task_id->value, rt->agent_id ? rt->agent_id->value : NULL,
-			      partition_aware(fw) ? MESOS__V1__TASK_STATE__TASK_UNKNOWN
-						  : MESOS__V1__TASK_STATE__TASK_LOST,
-			      MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
-			      "Reconciliation: task is unknown");
+		reconcile_unknown(m, fw, rt->task_id->value,
+				  rt->agent_id ? rt->agent_id->value : NULL);
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "example.h"
 #include "runtime/loop.h"
 #include "sched/scheduler.h"
 
@@ -93,14 +94,6 @@ static void on_offers(struct keel_sched *s, Mesos__V1__Offer *const *offers, siz
 	}
 }
 
-static bool terminal(Mesos__V1__TaskState st)
-{
-	return st != MESOS__V1__TASK_STATE__TASK_STAGING &&
-	       st != MESOS__V1__TASK_STATE__TASK_STARTING &&
-	       st != MESOS__V1__TASK_STATE__TASK_RUNNING &&
-	       st != MESOS__V1__TASK_STATE__TASK_KILLING;
-}
-
 static void on_update(struct keel_sched *s, const Mesos__V1__TaskStatus *st, void *arg)
 {
 	struct batch *b = arg;
@@ -109,7 +102,7 @@ static void on_update(struct keel_sched *s, const Mesos__V1__TaskStatus *st, voi
 
 	if (st->has_uuid)
 		keel_sched_acknowledge(s, st, NULL, NULL, NULL);
-	if (!terminal(st->state) || sscanf(st->task_id->value, "p%u-", &ph) != 1 ||
+	if (!example_terminal(st->state) || sscanf(st->task_id->value, "p%u-", &ph) != 1 ||
 	    ph >= b->n_phases)
 		return;
 	p = &b->phases[ph];
@@ -175,12 +168,11 @@ int main(int argc, char **argv)
 	    .error = on_error,
 	};
 	struct batch b = {.n = 100, .command = "true", .resources = "cpus:0.1;mem:16", .rv = 1};
-	Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
 	struct keel_sched_config cfg = {.cbs = &cbs, .arg = &b};
 	const char *prefer = "rack:r1", *mode = "both";
-	char pbuf[256], msg[KEEL_ERRMSG_SIZE], *colon;
+	char pbuf[256], *colon;
 	double delay = 5;
-	int c, rv;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -232,18 +224,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fi.name = "keel-locality";
-	fi.user = getenv("USER") != NULL ? getenv("USER") : "root";
-	cfg.framework = &fi;
-	rv = keel_sched_new(&cfg, &b.s, msg);
-	if (rv == 0)
-		rv = keel_sched_start(b.s, msg);
-	if (rv < 0) {
-		fprintf(stderr, "keel-locality: %s\n", msg);
-		keel_sched_free(b.s);
-		return 1;
-	}
-	keel_sched_run(b.s);
+	if (example_run("keel-locality", "keel-locality", &cfg, &b.s) != 0)
+		b.rv = 1;
 	keel_sched_free(b.s);
 	return b.rv;
 }

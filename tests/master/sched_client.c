@@ -179,6 +179,38 @@ const Mesos__V1__Scheduler__Event *sc_last(const struct sc_stream *s,
 	return NULL;
 }
 
+const Mesos__V1__TaskStatus *sc_update_of(const struct sc_stream *s, const char *task_id)
+{
+	for (size_t i = s->n; i > 0; i--) {
+		const Mesos__V1__Scheduler__Event *ev = s->ev[i - 1];
+		if (ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE &&
+		    strcmp(ev->update->status->task_id->value, task_id) == 0)
+			return ev->update->status;
+	}
+	return NULL;
+}
+
+void sc_call_expect(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,
+		    int expect)
+{
+	struct hresp r = {0};
+
+	sc_call(f, port, s, call_json, &r);
+	if (r.status != expect)
+		fprintf(stderr, "call %s: %d %s\n", call_json, r.status, r.body);
+	ASSERT_INT_EQ(r.status, expect);
+	hresp_free(&r);
+}
+
+const Mesos__V1__Offer *sc_newest_offer(const struct sc_stream *s)
+{
+	const Mesos__V1__Scheduler__Event *ev =
+	    sc_last(s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+
+	ASSERT_NOT_NULL(ev);
+	return ev->offers->offers[ev->offers->n_offers - 1];
+}
+
 void sc_close(struct sc_stream *s)
 {
 	keel_http_client_free(s->client);

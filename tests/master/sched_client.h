@@ -43,6 +43,10 @@ size_t sc_count(const struct sc_stream *s, Mesos__V1__Scheduler__Event__Type typ
 /* The last event of a type, or NULL. */
 const Mesos__V1__Scheduler__Event *sc_last(const struct sc_stream *s,
 					   Mesos__V1__Scheduler__Event__Type type);
+/* The last UPDATE's status for task_id, or NULL. */
+const Mesos__V1__TaskStatus *sc_update_of(const struct sc_stream *s, const char *task_id);
+/* The last offer of the last OFFERS event (asserts there is one). */
+const Mesos__V1__Offer *sc_newest_offer(const struct sc_stream *s);
 /* Frees the client (ending the stream) and the events. */
 void sc_close(struct sc_stream *s);
 
@@ -54,6 +58,10 @@ void sc_close(struct sc_stream *s);
 struct hresp;
 void sc_call(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,
 	     struct hresp *out);
+
+/* sc_call, asserting the answer's status is expect (the call and the answer are printed if not). */
+void sc_call_expect(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,
+		    int expect);
 
 /* sc_call with the body sent chunked (Transfer-Encoding: chunked, two chunks) on a raw socket. */
 void sc_call_chunked(struct fx *f, uint16_t port, struct sc_stream *s, const char *call_json,

@@ -13,6 +13,7 @@
 #include "master/registrar.h"
 #include "master/sched.h"
 #include "master/tasks.h"
+#include "fake_agent.h"
 #include "master_fixture.h"
 #include "runtime/http_server.h"
 #include "runtime/pbjson.h"
@@ -22,71 +23,6 @@
 #define FW_INFO                                                                                    \
 	"{\"user\":\"alice\",\"name\":\"calls test\",\"roles\":[\"web\"],\"failover_timeout\":60," \
 	"\"capabilities\":[{\"type\":\"MULTI_ROLE\"}]}"
-
-/* What the agent side received. */
-struct agent_log {
-	unsigned run, kill, messages, bad; /* messages per kind; undecodable ones */
-	char last_kill[64];		   /* task ID of the last KillTask */
-	char msg_executor[64];		   /* executor ID of the last FrameworkMessage */
-	char msg_data[64];		   /* its data */
-	char msg_framework[128];	   /* its framework ID */
-};
-
-static void on_run(struct keel_http_req *req, void *arg)
-{
-	((struct agent_log *)arg)->run++;
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void on_kill(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-	size_t len;
-	const char *b = keel_http_req_body(req, &len);
-	Keel__Agent__KillTask *kt = NULL;
-
-	if (keel_pbjson_unpack(&keel__agent__kill_task__descriptor, b, len,
-			       (ProtobufCMessage **)&kt, NULL) < 0) {
-		l->bad++;
-	} else {
-		l->kill++;
-		snprintf(l->last_kill, sizeof(l->last_kill), "%s", kt->task_id->value);
-		keel_pbjson_free(&kt->base);
-	}
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void on_message(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-	size_t len;
-	const char *b = keel_http_req_body(req, &len);
-	Keel__Agent__FrameworkMessage *fm = NULL;
-
-	if (keel_pbjson_unpack(&keel__agent__framework_message__descriptor, b, len,
-			       (ProtobufCMessage **)&fm, NULL) < 0) {
-		l->bad++;
-	} else {
-		l->messages++;
-		snprintf(l->msg_executor, sizeof(l->msg_executor), "%s", fm->executor_id->value);
-		snprintf(l->msg_data, sizeof(l->msg_data), "%.*s", (int)fm->data.len,
-			 (const char *)fm->data.data);
-		snprintf(l->msg_framework, sizeof(l->msg_framework), "%s", fm->framework_id->value);
-		keel_pbjson_free(&fm->base);
-	}
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void agent_routes(struct fx *f, struct agent_log *l)
-{
-	memset(l, 0, sizeof(*l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/run_task",
-					 on_run, l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/kill_task",
-					 on_kill, l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST,
-					 "/internal/master/framework_message", on_message, l));
-}
 
 static struct master *start_leader(struct fx *f, bool in_memory)
 {
@@ -128,19 +64,9 @@ static void call_expect(struct fx *f, struct master *m, struct sc_stream *s, con
 	hresp_free(&r);
 }
 
-/* The newest offer of the stream and its role (asserts there is one). */
-static const Mesos__V1__Offer *newest_offer(const struct sc_stream *s)
-{
-	const Mesos__V1__Scheduler__Event *ev =
-	    sc_last(s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
-
-	ASSERT_NOT_NULL(ev);
-	return ev->offers->offers[ev->offers->n_offers - 1];
-}
-
 static const char *newest_offer_role(const struct sc_stream *s)
 {
-	const Mesos__V1__Offer *o = newest_offer(s);
+	const Mesos__V1__Offer *o = sc_newest_offer(s);
 
 	ASSERT_NOT_NULL(o->allocation_info);
 	return o->allocation_info->role;
@@ -228,14 +154,14 @@ TEST(update_framework_applies_and_survives_failover)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, old_offer[128];
 	const Mesos__V1__FrameworkInfo *rec;
 	const Mesos__V1__Scheduler__Event *ev;
 	struct master_framework *fw;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f, false);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, false, &s);
@@ -243,7 +169,7 @@ TEST(update_framework_applies_and_survives_failover)
 	ASSERT_TRUE(
 	    RUN_UNTIL(f.loop, sc_count(&s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) >= 1, 20000));
 	ASSERT_STR_EQ(newest_offer_role(&s), "web");
-	snprintf(old_offer, sizeof(old_offer), "%s", newest_offer(&s)->id->value);
+	snprintf(old_offer, sizeof(old_offer), "%s", sc_newest_offer(&s)->id->value);
 
 	call_expect(&f, m, &s,
 		    UPDATE_HEAD "\"update_framework\":{\"framework_info\":{\"user\":\"alice\","
@@ -305,7 +231,7 @@ static void launch(struct fx *f, struct master *m, struct sc_stream *s, const ch
 	    "\"launch\":{\"task_infos\":[{\"name\":\"%s\",\"task_id\":{\"value\":\"%s\"},"
 	    "\"agent_id\":{\"value\":\"%s\"},\"resources\":[{\"name\":\"cpus\",\"type\":"
 	    "\"SCALAR\",\"scalar\":{\"value\":1}}]%s}]}}],\"filters\":{\"refuse_seconds\":0}}}",
-	    s->framework_id, newest_offer(s)->id->value, task_id, task_id, agent, executor_json);
+	    s->framework_id, sc_newest_offer(s)->id->value, task_id, task_id, agent, executor_json);
 	sc_call(f, m->port, s, json, &r);
 	ASSERT_INT_EQ(r.status, 202);
 	hresp_free(&r);
@@ -317,11 +243,11 @@ TEST(shutdown_kills_the_executors_tasks)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, json[1024];
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f, true);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, false, &s);
@@ -376,11 +302,11 @@ TEST(message_is_forwarded_to_the_agent)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, json[1024];
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f, true);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, true, &s);
@@ -433,7 +359,7 @@ TEST(get_roles_and_weights)
 	struct master_config c;
 	struct master *m;
 	struct sc_stream s, t;
-	struct agent_log l;
+	struct fake_agent l;
 	struct hresp r = {0};
 	Mesos__V1__Master__Call get = MESOS__V1__MASTER__CALL__INIT;
 	Mesos__V1__Master__Response *resp;
@@ -442,7 +368,7 @@ TEST(get_roles_and_weights)
 	char *agent;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	fx_config(&f, &c, true, NULL);
 	c.heartbeat_interval_ms = 60000;
 	c.allocation_interval_ms = 20;

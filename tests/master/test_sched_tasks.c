@@ -10,6 +10,7 @@
 #include "master/offers.h"
 #include "master/sched.h"
 #include "master/tasks.h"
+#include "fake_agent.h"
 #include "master_fixture.h"
 #include "runtime/http_server.h"
 #include "runtime/pbjson.h"
@@ -17,142 +18,6 @@
 #include "test_http_util.h"
 
 #define FW_INFO "{\"user\":\"alice\",\"name\":\"tasks test\"}"
-
-/* What the agent side received. */
-struct agent_log {
-	unsigned run, kill, ack, shutdown_fw; /* messages per kind */
-	char last_run_task[64];		      /* task ID of the last RunTask */
-	char last_kill[64];		      /* task ID of the last KillTask */
-	uint8_t last_ack[16];		      /* uuid of the last StatusAck */
-	size_t last_ack_len;		      /* its length */
-	unsigned bad;			      /* messages that did not decode */
-	unsigned fail_run;		      /* RunTask is answered 503 while this is > 0 */
-	unsigned refused_run;		      /* RunTasks answered 503 */
-	size_t last_group_n;		      /* tasks in the last RunTask's group, 0 if none */
-	char last_executor[64];		      /* executor ID of the last RunTask's executor */
-};
-
-static void on_run(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-	size_t len;
-	const char *b = keel_http_req_body(req, &len);
-	Keel__Agent__RunTask *rt = NULL;
-
-	if (l->fail_run > 0) {
-		l->fail_run--;
-		l->refused_run++;
-		keel_http_respond_text(req, 503, "not now");
-		return;
-	}
-	if (keel_pbjson_unpack(&keel__agent__run_task__descriptor, b, len, (ProtobufCMessage **)&rt,
-			       NULL) < 0) {
-		l->bad++;
-	} else {
-		l->run++;
-		if (rt->task != NULL)
-			snprintf(l->last_run_task, sizeof(l->last_run_task), "%s",
-				 rt->task->task_id->value);
-		l->last_group_n = rt->task_group ? rt->task_group->n_tasks : 0;
-		snprintf(l->last_executor, sizeof(l->last_executor), "%s",
-			 rt->executor ? rt->executor->executor_id->value : "");
-		keel_pbjson_free(&rt->base);
-	}
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void on_kill(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-	size_t len;
-	const char *b = keel_http_req_body(req, &len);
-	Keel__Agent__KillTask *kt = NULL;
-
-	if (keel_pbjson_unpack(&keel__agent__kill_task__descriptor, b, len,
-			       (ProtobufCMessage **)&kt, NULL) < 0) {
-		l->bad++;
-	} else {
-		l->kill++;
-		snprintf(l->last_kill, sizeof(l->last_kill), "%s", kt->task_id->value);
-		keel_pbjson_free(&kt->base);
-	}
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void on_ack(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-	size_t len;
-	const char *b = keel_http_req_body(req, &len);
-	Keel__Agent__StatusAck *sa = NULL;
-
-	if (keel_pbjson_unpack(&keel__agent__status_ack__descriptor, b, len,
-			       (ProtobufCMessage **)&sa, NULL) < 0) {
-		l->bad++;
-	} else {
-		l->ack++;
-		l->last_ack_len = sa->uuid.len;
-		memcpy(l->last_ack, sa->uuid.data, sa->uuid.len < 16 ? sa->uuid.len : 16);
-		keel_pbjson_free(&sa->base);
-	}
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void on_shutdown_fw(struct keel_http_req *req, void *arg)
-{
-	struct agent_log *l = arg;
-
-	l->shutdown_fw++;
-	keel_http_respond(req, 202, NULL, NULL, NULL, 0);
-}
-
-static void agent_routes(struct fx *f, struct agent_log *l)
-{
-	memset(l, 0, sizeof(*l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/run_task",
-					 on_run, l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/kill_task",
-					 on_kill, l));
-	ASSERT_OK(
-	    keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/ack", on_ack, l));
-	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST,
-					 "/internal/master/shutdown_framework", on_shutdown_fw, l));
-}
-
-/* The agent sends a status update for a task; uuid byte b (16 bytes of it). */
-static void agent_update(struct fx *f, struct master *m, const char *agent, const char *fid,
-			 const char *task, Mesos__V1__TaskState state, uint8_t b, int expect)
-{
-	Keel__Agent__StatusUpdate su = KEEL__AGENT__STATUS_UPDATE__INIT;
-	Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-	Mesos__V1__FrameworkID fw = MESOS__V1__FRAMEWORK_ID__INIT;
-	uint8_t uuid[16], buf[1024];
-	struct fx_resp r;
-	size_t len;
-
-	memset(uuid, b, sizeof(uuid));
-	tid.value = (char *)task;
-	aid.value = (char *)agent;
-	fw.value = (char *)fid;
-	st.task_id = &tid;
-	st.state = state;
-	st.agent_id = &aid;
-	st.has_source = true;
-	st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT;
-	st.has_uuid = true;
-	st.uuid.data = uuid;
-	st.uuid.len = 16;
-	st.has_timestamp = true;
-	st.timestamp = 1.5;
-	su.agent_id = &aid;
-	su.framework_id = &fw;
-	su.status = &st;
-	len = keel__agent__status_update__pack(&su, buf);
-	fx_post(f, m->port, "POST", "/internal/agent/status", buf, len, &r);
-	ASSERT_INT_EQ(r.status, expect);
-}
 
 static struct master *start_leader(struct fx *f)
 {
@@ -177,27 +42,6 @@ static size_t n_offers(const struct sc_stream *s)
 	return n;
 }
 
-static const Mesos__V1__Offer *newest_offer(const struct sc_stream *s)
-{
-	const Mesos__V1__Scheduler__Event *ev =
-	    sc_last(s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
-
-	ASSERT_NOT_NULL(ev);
-	return ev->offers->offers[ev->offers->n_offers - 1];
-}
-
-/* The last UPDATE for task, or NULL. */
-static const Mesos__V1__TaskStatus *update_of(const struct sc_stream *s, const char *task)
-{
-	for (size_t i = s->n; i > 0; i--) {
-		const Mesos__V1__Scheduler__Event *ev = s->ev[i - 1];
-		if (ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE &&
-		    strcmp(ev->update->status->task_id->value, task) == 0)
-			return ev->update->status;
-	}
-	return NULL;
-}
-
 static size_t updates_of(const struct sc_stream *s, const char *task)
 {
 	size_t n = 0;
@@ -208,17 +52,6 @@ static size_t updates_of(const struct sc_stream *s, const char *task)
 		     strcmp(ev->update->status->task_id->value, task) == 0;
 	}
 	return n;
-}
-
-static void call(struct fx *f, struct master *m, struct sc_stream *s, const char *json, int expect)
-{
-	struct hresp r = {0};
-
-	sc_call(f, m->port, s, json, &r);
-	if (r.status != expect)
-		fprintf(stderr, "call %s: %d %s\n", json, r.status, r.body);
-	ASSERT_INT_EQ(r.status, expect);
-	hresp_free(&r);
 }
 
 /* A TaskInfo JSON object. */
@@ -242,7 +75,7 @@ static void do_accept(struct fx *f, struct master *m, struct sc_stream *s, const
 		 "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
 		 "\"launch\":{\"task_infos\":[%s]}}]%s}}",
 		 s->framework_id, offer, tasks, filters ? filters : "");
-	call(f, m, s, json, 202);
+	sc_call_expect(f, m->port, s, json, 202);
 }
 
 /* /state, GET_TASKS and GET_FRAMEWORKS show the framework and its two STAGING tasks. */
@@ -294,19 +127,19 @@ TEST(task_life_cycle)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, offer[128], t1[512], t2[512], tasks[2048], json[1024];
 	const Mesos__V1__TaskStatus *st;
 	struct master_task *t;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, false, &s);
 	sc_wait_subscribed(&f, &s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
-	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(offer, sizeof(offer), "%s", sc_newest_offer(&s)->id->value);
 
 	/* Two tasks; the rest comes back at once (refuse_seconds 0). */
 	task_json(t1, sizeof(t1), "t1", agent, 1, CMD);
@@ -325,18 +158,18 @@ TEST(task_life_cycle)
 	 */
 	task_json(t1, sizeof(t1), "t3", agent, 1, CMD);
 	do_accept(&f, m, &s, offer, t1, NULL);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "t3") != NULL, 5000));
-	st = update_of(&s, "t3");
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "t3") != NULL, 5000));
+	st = sc_update_of(&s, "t3");
 	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
 	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
 	ASSERT_STR_CONTAINS(st->message, "is no longer valid");
 	ASSERT_FALSE(st->has_uuid);
 
 	/* RUNNING from the agent: forwarded with its uuid; the ack goes back to the agent. */
-	agent_update(&f, m, agent, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 7,
-		     202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "t1") != NULL, 5000));
-	st = update_of(&s, "t1");
+	fake_agent_update(&f, m, agent, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING,
+			  7, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "t1") != NULL, 5000));
+	st = sc_update_of(&s, "t1");
 	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
 	ASSERT_TRUE(st->has_uuid && st->uuid.len == 16 && st->uuid.data[0] == 7);
 	ASSERT_INT_EQ(t->task->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
@@ -345,21 +178,21 @@ TEST(task_life_cycle)
 		 "\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":\"t1\"},\"uuid\":"
 		 "\"BwcHBwcHBwcHBwcHBwcHBw==\"}}",
 		 s.framework_id, agent);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.ack == 1, 5000));
 	ASSERT_UINT_EQ(l.last_ack_len, 16);
 	ASSERT_UINT_EQ(l.last_ack[15], 7);
 
 	/* FINISHED, acknowledged: the task is gone and its resources come back. */
-	agent_update(&f, m, agent, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 8,
-		     202);
+	fake_agent_update(&f, m, agent, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED,
+			  8, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, updates_of(&s, "t1") == 2, 5000));
 	snprintf(json, sizeof(json),
 		 "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"%s\"},\"acknowledge\":{"
 		 "\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":\"t1\"},\"uuid\":"
 		 "\"CAgICAgICAgICAgICAgICA==\"}}",
 		 s.framework_id, agent);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.ack == 2, 5000));
 	ASSERT_NULL(master_task_find(m, s.framework_id, "t1"));
 	ASSERT_UINT_EQ(master_tasks_count(m), 1);
@@ -368,9 +201,9 @@ TEST(task_life_cycle)
 	snprintf(json, sizeof(json),
 		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "t2") != NULL, 5000));
-	st = update_of(&s, "t2");
+	sc_call_expect(&f, m->port, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "t2") != NULL, 5000));
+	st = sc_update_of(&s, "t2");
 	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_STAGING);
 	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
 	ASSERT_FALSE(st->has_uuid);
@@ -378,25 +211,25 @@ TEST(task_life_cycle)
 		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
 		 "\"tasks\":[{\"task_id\":{\"value\":\"ghost\"}}]}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "ghost") != NULL, 5000));
-	ASSERT_INT_EQ(update_of(&s, "ghost")->state, MESOS__V1__TASK_STATE__TASK_LOST);
+	sc_call_expect(&f, m->port, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "ghost") != NULL, 5000));
+	ASSERT_INT_EQ(sc_update_of(&s, "ghost")->state, MESOS__V1__TASK_STATE__TASK_LOST);
 
 	/* KILL: a known task goes to the agent; an unknown one is answered by the master. */
 	snprintf(json, sizeof(json),
 		 "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{\"task_id\":{"
 		 "\"value\":\"t2\"}}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.kill == 1, 5000));
 	ASSERT_STR_EQ(l.last_kill, "t2");
 	snprintf(json, sizeof(json),
 		 "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{\"task_id\":{"
 		 "\"value\":\"nope\"}}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "nope") != NULL, 5000));
-	ASSERT_INT_EQ(update_of(&s, "nope")->state, MESOS__V1__TASK_STATE__TASK_LOST);
+	sc_call_expect(&f, m->port, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "nope") != NULL, 5000));
+	ASSERT_INT_EQ(sc_update_of(&s, "nope")->state, MESOS__V1__TASK_STATE__TASK_LOST);
 
 	/* The Mesos metric names follow. */
 	{
@@ -410,13 +243,13 @@ TEST(task_life_cycle)
 		json_decref(snap);
 	}
 	/* An update from an unknown agent: 503 (it should re-register). */
-	agent_update(&f, m, "no-such-agent", s.framework_id, "t2",
-		     MESOS__V1__TASK_STATE__TASK_RUNNING, 9, 503);
+	fake_agent_update(&f, m, "no-such-agent", s.framework_id, "t2",
+			  MESOS__V1__TASK_STATE__TASK_RUNNING, 9, 503);
 
 	/* TEARDOWN: ShutdownFramework to the agent, tasks forgotten. */
 	snprintf(json, sizeof(json), "{\"type\":\"TEARDOWN\",\"framework_id\":{\"value\":\"%s\"}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.shutdown_fw == 1, 5000));
 	ASSERT_UINT_EQ(master_tasks_count(m), 0);
 	ASSERT_UINT_EQ(l.bad, 0);
@@ -432,11 +265,11 @@ TEST(invalid_launches)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, offer[128], t[6][512], tasks[4096], json[2048];
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port,
@@ -445,7 +278,7 @@ TEST(invalid_launches)
 		     true, &s);
 	sc_wait_subscribed(&f, &s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
-	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(offer, sizeof(offer), "%s", sc_newest_offer(&s)->id->value);
 
 	task_json(t[0], sizeof(t[0]), "ok", agent, 1, CMD);
 	task_json(t[1], sizeof(t[1]), "ok", agent, 1, CMD); /* duplicate ID */
@@ -457,23 +290,23 @@ TEST(invalid_launches)
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 5000));
 	ASSERT_STR_EQ(l.last_run_task, "ok");
 	ASSERT_TRUE(RUN_UNTIL(f.loop,
-			      update_of(&s, "nocmd") && update_of(&s, "big") &&
-				  update_of(&s, "elsewhere") && update_of(&s, "ok"),
+			      sc_update_of(&s, "nocmd") && sc_update_of(&s, "big") &&
+				  sc_update_of(&s, "elsewhere") && sc_update_of(&s, "ok"),
 			      5000));
-	ASSERT_STR_CONTAINS(update_of(&s, "ok")->message, "duplicate ID");
-	ASSERT_STR_CONTAINS(update_of(&s, "nocmd")->message, "CommandInfo or ExecutorInfo");
-	ASSERT_STR_CONTAINS(update_of(&s, "big")->message, "more resources");
-	ASSERT_STR_CONTAINS(update_of(&s, "elsewhere")->message, "invalid agent");
-	ASSERT_INT_EQ(update_of(&s, "big")->state, MESOS__V1__TASK_STATE__TASK_ERROR);
-	ASSERT_INT_EQ(update_of(&s, "big")->reason,
+	ASSERT_STR_CONTAINS(sc_update_of(&s, "ok")->message, "duplicate ID");
+	ASSERT_STR_CONTAINS(sc_update_of(&s, "nocmd")->message, "CommandInfo or ExecutorInfo");
+	ASSERT_STR_CONTAINS(sc_update_of(&s, "big")->message, "more resources");
+	ASSERT_STR_CONTAINS(sc_update_of(&s, "elsewhere")->message, "invalid agent");
+	ASSERT_INT_EQ(sc_update_of(&s, "big")->state, MESOS__V1__TASK_STATE__TASK_ERROR);
+	ASSERT_INT_EQ(sc_update_of(&s, "big")->reason,
 		      MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
 	ASSERT_UINT_EQ(master_tasks_count(m), 1);
 
 	/* Invalid offers for a PARTITION_AWARE framework: TASK_DROPPED. */
 	task_json(t[5], sizeof(t[5]), "late", agent, 1, CMD);
 	do_accept(&f, m, &s, "bogus-offer", t[5], NULL);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "late") != NULL, 5000));
-	ASSERT_INT_EQ(update_of(&s, "late")->state, MESOS__V1__TASK_STATE__TASK_DROPPED);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "late") != NULL, 5000));
+	ASSERT_INT_EQ(sc_update_of(&s, "late")->state, MESOS__V1__TASK_STATE__TASK_DROPPED);
 
 	/* RESERVE: not supported yet, nothing changes. */
 	snprintf(json, sizeof(json),
@@ -495,57 +328,6 @@ TEST(invalid_launches)
 	fx_fini(&f);
 }
 
-/* Re-registers agent id (key host) with one RUNNING task of framework fid using cpus:1. */
-static void reregister_with_task(struct fx *f, struct master *m, const char *id, const char *host,
-				 const char *fid, const char *task)
-{
-	Keel__Agent__ReregisterAgent msg = KEEL__AGENT__REREGISTER_AGENT__INIT;
-	Mesos__V1__Address addr = MESOS__V1__ADDRESS__INIT;
-	Mesos__V1__AgentInfo *info = rich_agent_info(host);
-	Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-	Mesos__V1__Task t = MESOS__V1__TASK__INIT, *tp = &t;
-	Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-	Mesos__V1__FrameworkID fw = MESOS__V1__FRAMEWORK_ID__INIT;
-	Mesos__V1__Resource r = MESOS__V1__RESOURCE__INIT, *rp = &r;
-	Mesos__V1__Value__Scalar sc = MESOS__V1__VALUE__SCALAR__INIT;
-	struct hresp out = {0};
-	uint8_t buf[8192];
-	size_t len;
-
-	aid.value = (char *)id;
-	info->id = &aid;
-	addr.hostname = (char *)host;
-	addr.ip = "127.0.0.1";
-	addr.port = f->agent_port;
-	tid.value = (char *)task;
-	fw.value = (char *)fid;
-	sc.value = 1;
-	r.name = "cpus";
-	r.type = MESOS__V1__VALUE__TYPE__SCALAR;
-	r.scalar = &sc;
-	t.name = (char *)task;
-	t.task_id = &tid;
-	t.framework_id = &fw;
-	t.agent_id = &aid;
-	t.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
-	t.n_resources = 1;
-	t.resources = &rp;
-	msg.info = info;
-	msg.address = &addr;
-	msg.key = (char *)host;
-	msg.n_tasks = 1;
-	msg.tasks = &tp;
-	len = keel__agent__reregister_agent__get_packed_size(&msg);
-	ASSERT_UINT_LE(len, sizeof(buf));
-	keel__agent__reregister_agent__pack(&msg, buf);
-	hcall(f, m->port, "POST", "/internal/agent/reregister", "application/x-protobuf", NULL, buf,
-	      len, &out);
-	ASSERT_INT_EQ(out.status, 200);
-	info->id = NULL;
-	keel_pbjson_free(&info->base);
-	hresp_free(&out);
-}
-
 /*
  * After a failover the new leader learns tasks from ReregisterAgent: the framework re-subscribes
  * with its ID, reconciliation reports the task RUNNING, and its cpus are not offered again.
@@ -556,14 +338,14 @@ TEST(tasks_learned_from_reregistration_after_failover)
 	struct master_config c;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, fid[128], info[256], json[512];
 	const Mesos__V1__TaskStatus *st;
 	const Mesos__V1__Offer *o;
 	double cpus = 0;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	fx_config(&f, &c, false, "m");
 	c.allocation_interval_ms = 20;
 	m = fx_master(&f, &c);
@@ -580,7 +362,7 @@ TEST(tasks_learned_from_reregistration_after_failover)
 	c.allocation_interval_ms = 20;
 	m = fx_master(&f, &c);
 	fx_wait_leading(&f, m);
-	reregister_with_task(&f, m, agent, "host-one", fid, "survivor");
+	fake_agent_reregister(&f, m, agent, "host-one", fid, "survivor");
 	ASSERT_NOT_NULL(master_task_find(m, fid, "survivor"));
 	snprintf(info, sizeof(info),
 		 "{\"user\":\"u\",\"name\":\"n\",\"failover_timeout\":3600,\"id\":{\"value\":"
@@ -592,13 +374,13 @@ TEST(tasks_learned_from_reregistration_after_failover)
 	snprintf(json, sizeof(json),
 		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{}}",
 		 fid);
-	call(&f, m, &s, json, 202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "survivor") != NULL, 5000));
-	st = update_of(&s, "survivor");
+	sc_call_expect(&f, m->port, &s, json, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "survivor") != NULL, 5000));
+	st = sc_update_of(&s, "survivor");
 	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
 	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) >= 1, 5000));
-	o = newest_offer(&s);
+	o = sc_newest_offer(&s);
 	for (size_t i = 0; i < o->n_resources; i++)
 		if (strcmp(o->resources[i]->name, "cpus") == 0)
 			cpus += o->resources[i]->scalar->value;
@@ -618,33 +400,33 @@ TEST(partitioned_agent_tasks_lost_then_reconciled_truthfully)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, offer[128], t1[512], json[512];
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, false, &s);
 	sc_wait_subscribed(&f, &s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
-	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(offer, sizeof(offer), "%s", sc_newest_offer(&s)->id->value);
 	task_json(t1, sizeof(t1), "p1", agent, 1, CMD);
 	do_accept(&f, m, &s, offer, t1, NULL);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 5000));
-	agent_update(&f, m, agent, s.framework_id, "p1", MESOS__V1__TASK_STATE__TASK_RUNNING, 3,
-		     202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, "p1") != NULL, 5000));
+	fake_agent_update(&f, m, agent, s.framework_id, "p1", MESOS__V1__TASK_STATE__TASK_RUNNING,
+			  3, 202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, "p1") != NULL, 5000));
 
 	f.ping_mode = FX_FAIL;
 	ASSERT_TRUE(RUN_UNTIL(
-	    f.loop, update_of(&s, "p1")->state == MESOS__V1__TASK_STATE__TASK_LOST, 10000));
-	ASSERT_INT_EQ(update_of(&s, "p1")->reason,
+	    f.loop, sc_update_of(&s, "p1")->state == MESOS__V1__TASK_STATE__TASK_LOST, 10000));
+	ASSERT_INT_EQ(sc_update_of(&s, "p1")->reason,
 		      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, master_agent_find(m, agent) == NULL, 10000));
 
 	f.ping_mode = FX_PONG;
-	reregister_with_task(&f, m, agent, "host-one", s.framework_id, "p1");
+	fake_agent_reregister(&f, m, agent, "host-one", s.framework_id, "p1");
 	ASSERT_TRUE(RUN_UNTIL(f.loop,
 			      master_task_find(m, s.framework_id, "p1")->task->state ==
 				  MESOS__V1__TASK_STATE__TASK_RUNNING,
@@ -653,12 +435,12 @@ TEST(partitioned_agent_tasks_lost_then_reconciled_truthfully)
 		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
 		 "\"tasks\":[{\"task_id\":{\"value\":\"p1\"}}]}}",
 		 s.framework_id);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop,
-			      update_of(&s, "p1")->reason ==
+			      sc_update_of(&s, "p1")->reason ==
 				  MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
 			      5000));
-	ASSERT_INT_EQ(update_of(&s, "p1")->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+	ASSERT_INT_EQ(sc_update_of(&s, "p1")->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
 	sc_close(&s);
 	free(agent);
 	master_free(m, 0);
@@ -676,21 +458,21 @@ TEST(agent_message_retried_and_long_task_id)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, offer[128], id[301], t1[2048], json[2048];
 	const Mesos__V1__TaskStatus *st;
 	struct master_task *t;
 	struct master_task_stats stats;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	l.fail_run = 2;
 	m = start_leader(&f);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, false, &s);
 	sc_wait_subscribed(&f, &s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
-	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(offer, sizeof(offer), "%s", sc_newest_offer(&s)->id->value);
 	memset(id, 'x', sizeof(id) - 1);
 	id[sizeof(id) - 1] = '\0';
 	task_json(t1, sizeof(t1), id, agent, 1, CMD);
@@ -706,8 +488,9 @@ TEST(agent_message_retried_and_long_task_id)
 	t = master_task_find(m, s.framework_id, id);
 	ASSERT_NOT_NULL(t);
 	ASSERT_NULL(t->last);
-	agent_update(&f, m, agent, s.framework_id, id, MESOS__V1__TASK_STATE__TASK_RUNNING, 9, 202);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, update_of(&s, id) != NULL, 5000));
+	fake_agent_update(&f, m, agent, s.framework_id, id, MESOS__V1__TASK_STATE__TASK_RUNNING, 9,
+			  202);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, sc_update_of(&s, id) != NULL, 5000));
 	ASSERT_INT_EQ(t->task->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
 	ASSERT_NOT_NULL(t->last);
 	ASSERT_INT_EQ(t->last->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
@@ -717,9 +500,9 @@ TEST(agent_message_retried_and_long_task_id)
 		 "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},\"reconcile\":{"
 		 "\"tasks\":[{\"task_id\":{\"value\":\"%s\"}}]}}",
 		 s.framework_id, id);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, updates_of(&s, id) == 2, 5000));
-	st = update_of(&s, id);
+	st = sc_update_of(&s, id);
 	ASSERT_INT_EQ(st->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
 	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
 	ASSERT_INT_EQ(st->source, MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER);
@@ -741,18 +524,18 @@ TEST(launch_group_tasks_keep_their_fields)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct agent_log l;
+	struct fake_agent l;
 	char *agent, offer[128], json[4096];
 	struct master_task *t;
 
 	fx_init(&f);
-	agent_routes(&f, &l);
+	fake_agent_routes(&f, &l);
 	m = start_leader(&f);
 	agent = register_rich_agent(&f, m, "host-one");
 	sc_subscribe(&f, m->port, FW_INFO, true, &s);
 	sc_wait_subscribed(&f, &s);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 5000));
-	snprintf(offer, sizeof(offer), "%s", newest_offer(&s)->id->value);
+	snprintf(offer, sizeof(offer), "%s", sc_newest_offer(&s)->id->value);
 	snprintf(
 	    json, sizeof(json),
 	    "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
@@ -768,7 +551,7 @@ TEST(launch_group_tasks_keep_their_fields)
 	    "\"resources\":[{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":32}}]}"
 	    "]}}}]}}",
 	    s.framework_id, offer, agent, agent);
-	call(&f, m, &s, json, 202);
+	sc_call_expect(&f, m->port, &s, json, 202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, l.run == 1, 5000));
 	ASSERT_UINT_EQ(l.last_group_n, 2);
 	ASSERT_STR_EQ(l.last_executor, "e1");
