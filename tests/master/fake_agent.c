@@ -28,6 +28,9 @@ static void record_kill(struct fake_agent *a, const ProtobufCMessage *msg)
 
 	a->kill++;
 	snprintf(a->last_kill, sizeof(a->last_kill), "%s", kt->task_id->value);
+	a->last_kill_grace = kt->kill_policy && kt->kill_policy->grace_period
+				 ? kt->kill_policy->grace_period->nanoseconds
+				 : -1;
 }
 
 static void record_ack(struct fake_agent *a, const ProtobufCMessage *msg)

@@ -26,6 +26,7 @@ struct fake_agent {
 	size_t last_group_n;	 /* tasks in the last RunTask's group, 0 if none */
 	char last_executor[64];	 /* executor ID of the last RunTask's executor, or "" */
 	char last_kill[64];	 /* task ID of the last KillTask */
+	int64_t last_kill_grace; /* its kill policy's grace period (ns), or -1 if none */
 	uint8_t last_ack[16];	 /* uuid of the last StatusAck */
 	size_t last_ack_len;	 /* its length */
 	char msg_executor[64];	 /* executor ID of the last FrameworkMessage */

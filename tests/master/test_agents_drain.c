@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fake_tasks.h"
+#include "fake_agent.h"
 #include "harness.h"
 #include "loop_util.h"
 #include "master/master_int.h"
@@ -125,18 +125,18 @@ static void launch(struct fx *f, struct master *m, struct sc_stream *s, const ch
 	ASSERT_INT_EQ(r.status, 202);
 	hresp_free(&r);
 	for (size_t i = 0; i < n; i++)
-		ft_update(f, m, agent, s->framework_id, ids[i], MESOS__V1__TASK_STATE__TASK_RUNNING,
-			  (uint8_t)(10 + i));
+		fake_agent_update(f, m, agent, s->framework_id, ids[i],
+				  MESOS__V1__TASK_STATE__TASK_RUNNING, (uint8_t)(10 + i), 202);
 }
 
 /* A leader, the fake agent (routes into log) registered as host, a framework subscribed. */
-static struct master *setup(struct fx *f, struct ft_log *log, const char *host, bool protobuf,
+static struct master *setup(struct fx *f, struct fake_agent *log, const char *host, bool protobuf,
 			    struct sc_stream *s, char **id)
 {
 	struct master *m;
 
 	fx_init(f);
-	ft_routes(f, log);
+	fake_agent_routes(f, log);
 	m = start_leader(f, NULL);
 	*id = register_rich_agent(f, m, host);
 	sc_subscribe(f, m->port, FW_INFO, protobuf, s);
@@ -168,7 +168,7 @@ TEST(deactivate_rescinds_offers_and_reactivate_brings_them_back)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct ft_log log;
+	struct fake_agent log;
 	Mesos__V1__Master__Response *resp;
 	const Mesos__V1__Master__Response__GetAgents__Agent *ag;
 	struct master_offer_stats st;
@@ -260,7 +260,7 @@ TEST(drain_kills_tasks_then_drained)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct ft_log log;
+	struct fake_agent log;
 	Mesos__V1__Master__Response *resp;
 	const Mesos__V1__Master__Response__GetAgents__Agent *ag;
 	const Mesos__V1__TaskStatus *st;
@@ -287,7 +287,8 @@ TEST(drain_kills_tasks_then_drained)
 	ASSERT_STR_EQ(json_string_value(json_object_get(di, "state")), "DRAINING");
 	json_decref(state);
 
-	ft_update(&f, m, id, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_KILLED, 20);
+	fake_agent_update(&f, m, id, s.framework_id, "t1", MESOS__V1__TASK_STATE__TASK_KILLED, 20,
+			  202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop,
 			      update_of(&s, "t1") != NULL &&
 				  update_of(&s, "t1")->state == MESOS__V1__TASK_STATE__TASK_KILLED,
@@ -297,7 +298,8 @@ TEST(drain_kills_tasks_then_drained)
 	ASSERT_INT_EQ(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_DRAINING);
 	ASSERT_TRUE(drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINING));
 	/* A second DRAIN while draining changes nothing. */
-	ft_update(&f, m, id, s.framework_id, "t2", MESOS__V1__TASK_STATE__TASK_KILLED, 21);
+	fake_agent_update(&f, m, id, s.framework_id, "t2", MESOS__V1__TASK_STATE__TASK_KILLED, 21,
+			  202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINED), 20000));
 	ag = get_agent(&f, m, &resp);
 	ASSERT_INT_EQ(ag->drain_info->state, MESOS__V1__DRAIN_STATE__DRAINED);
@@ -322,7 +324,7 @@ TEST(drain_mark_gone_ends_with_the_agent_gone)
 	struct fx f;
 	struct master *m;
 	struct sc_stream s;
-	struct ft_log log;
+	struct fake_agent log;
 	const Mesos__V1__TaskStatus *st;
 	char *id;
 
@@ -331,7 +333,8 @@ TEST(drain_mark_gone_ends_with_the_agent_gone)
 	agent_call(&f, m, "DRAIN_AGENT", id, ",\"mark_gone\":true", 200, "");
 	ASSERT_TRUE(RUN_UNTIL(f.loop, log.kill == 1, 20000));
 	ASSERT_INT_EQ(log.last_kill_grace, 10000000000); /* no cap: the task's own */
-	ft_update(&f, m, id, s.framework_id, "g1", MESOS__V1__TASK_STATE__TASK_KILLED, 30);
+	fake_agent_update(&f, m, id, s.framework_id, "g1", MESOS__V1__TASK_STATE__TASK_KILLED, 30,
+			  202);
 	ASSERT_TRUE(RUN_UNTIL(
 	    f.loop, registrar_agent_state(m->registrar, id, NULL, NULL) == REGISTRAR_AGENT_GONE,
 	    20000));
@@ -397,25 +400,26 @@ TEST(drain_kills_tasks_of_frameworks_not_subscribed_yet)
 {
 	struct fx f;
 	struct master *m;
-	struct ft_log log;
+	struct fake_agent log;
 	struct fx_resp r;
 	char *id;
 
 	fx_init(&f);
-	ft_routes(&f, &log);
+	fake_agent_routes(&f, &log);
 	m = start_leader(&f, "log");
 	fx_register(&f, m->port, "k-old", &r);
 	id = registered_id(&r);
 	master_free(m, 0);
 
 	m = start_leader(&f, "log");
-	ft_reregister_task(&f, m, id, "k-old", "fw-old", "t-old");
+	fake_agent_reregister(&f, m, id, "k-old", "fw-old", "t-old");
 	agent_call(&f, m, "DRAIN_AGENT", id, NULL, 200, "");
 	ASSERT_TRUE(RUN_UNTIL(f.loop, log.kill == 1, 20000));
 	ASSERT_STR_EQ(log.last_kill, "t-old");
 	ASSERT_INT_EQ(log.last_kill_grace, -1); /* neither a kill policy nor a cap */
 	ASSERT_TRUE(drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINING));
-	ft_update(&f, m, id, "fw-old", "t-old", MESOS__V1__TASK_STATE__TASK_KILLED, 40);
+	fake_agent_update(&f, m, id, "fw-old", "t-old", MESOS__V1__TASK_STATE__TASK_KILLED, 40,
+			  202);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, drain_is(m, id, MESOS__V1__DRAIN_STATE__DRAINED), 20000));
 	ASSERT_UINT_EQ(f.fatal, 0);
 	free(id);

@@ -13,7 +13,7 @@
 #include "master/master_int.h"
 #include "master/operator_stream.h"
 #include "master/sched.h"
-#include "fake_tasks.h"
+#include "fake_agent.h"
 #include "master_fixture.h"
 #include "runtime/http_client.h"
 #include "runtime/http_server.h"
@@ -192,14 +192,14 @@ static void run_sequence(const bool *protobuf, size_t k)
 	struct master *m;
 	struct op_stream streams[4], *subs[4];
 	struct sc_stream s;
-	struct ft_log log;
+	struct fake_agent log;
 	char *a1, *a2, offer[128], json[4096], seq[1024];
 	const Mesos__V1__Master__Event *ev;
 	struct hresp r = {0};
 	size_t n;
 
 	fx_init(&f);
-	ft_routes(&f, &log);
+	fake_agent_routes(&f, &log);
 	m = start_leader(&f, 60000, 0);
 	for (size_t i = 0; i < k; i++) {
 		subs[i] = &streams[i];
@@ -269,13 +269,13 @@ static void run_sequence(const bool *protobuf, size_t k)
 			ASSERT_INT_EQ(ev->task_added->task->state,
 				      MESOS__V1__TASK_STATE__TASK_STAGING);
 		}
-		ft_update(&f, m, o->agent_id->value, s.framework_id, "t1",
-			  MESOS__V1__TASK_STATE__TASK_RUNNING, 1);
+		fake_agent_update(&f, m, o->agent_id->value, s.framework_id, "t1",
+				  MESOS__V1__TASK_STATE__TASK_RUNNING, 1, 202);
 		/* The same state again changes nothing: no event. */
-		ft_update(&f, m, o->agent_id->value, s.framework_id, "t1",
-			  MESOS__V1__TASK_STATE__TASK_RUNNING, 2);
-		ft_update(&f, m, o->agent_id->value, s.framework_id, "t1",
-			  MESOS__V1__TASK_STATE__TASK_FINISHED, 3);
+		fake_agent_update(&f, m, o->agent_id->value, s.framework_id, "t1",
+				  MESOS__V1__TASK_STATE__TASK_RUNNING, 2, 202);
+		fake_agent_update(&f, m, o->agent_id->value, s.framework_id, "t1",
+				  MESOS__V1__TASK_STATE__TASK_FINISHED, 3, 202);
 	}
 	wait_events(&f, subs, k, 8);
 	snprintf(json, sizeof(json), "{\"type\":\"TEARDOWN\",\"framework_id\":{\"value\":\"%s\"}}",
