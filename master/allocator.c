@@ -1296,6 +1296,32 @@ int allocator_role_set_quota(struct allocator *a, const char *role,
 	return 0;
 }
 
+int allocator_role_set_limits(struct allocator *a, const char *role,
+			      const struct allocator_res *limits)
+{
+	struct role *r;
+	int rv;
+
+	if (strcmp(role, "*") == 0)
+		return keel_errf(a->errmsg, -EINVAL, "no quota for role '*'");
+	for (uint32_t i = 0; limits && i < limits->n; i++)
+		if (limits->e[i].type != RES_SCALAR || limits->e[i].role != 0)
+			return keel_errf(a->errmsg, -EINVAL,
+					 "quota limits: unreserved scalars only");
+	rv = role_lookup(a, role, true, &r);
+	if (rv < 0)
+		return rv;
+	r->limited = 0;
+	memset(r->limit, 0, sizeof(r->limit));
+	for (uint32_t i = 0; limits && i < limits->n; i++) {
+		r->limited |= 1ull << limits->e[i].name;
+		r->limit[limits->e[i].name] += limits->e[i].scalar;
+	}
+	a->fresh_all = true;
+	a->work = true;
+	return 0;
+}
+
 /* ---- Recovery ------------------------------------------------------------------------------- */
 
 /* Filter length in ms for refuse_seconds (0: no filter). */
@@ -1359,6 +1385,11 @@ int allocator_recover(struct allocator *a, const char *agent_id, const char *fra
 	use_detach(a, g, c, u, res, nu);
 	agent_set_free(a, g, fr);
 	alloc_agent_mark_dirty(a, g);
+	if (r->limited != 0) {
+		/* Below its limit again: agents passed over for it may be offered now. */
+		a->fresh_all = true;
+		a->work = true;
+	}
 	client_gc_fw(a, c);
 	return 0;
 }

@@ -240,6 +240,15 @@ int allocator_role_set_weight(struct allocator *a, const char *role, double weig
 int allocator_role_set_quota(struct allocator *a, const char *role,
 			     const struct allocator_res *guarantee);
 
+/*
+ * A role's quota limits: scalars (cpus:10;mem:4096), each the most of that name the role may
+ * hold at once, reserved and unreserved together (offers are cut to fit); names absent are
+ * unlimited. NULL or empty removes them. Not for "*". -EINVAL. Lowering a limit below what
+ * the role holds takes nothing back: it gets no more of that name until it is below again.
+ */
+int allocator_role_set_limits(struct allocator *a, const char *role,
+			      const struct allocator_res *limits);
+
 /* ---- Recovery and allocation ------------------------------------------------------------- */
 
 /*
