@@ -89,5 +89,13 @@ const char *master_api_call_invalid(const Mesos__V1__Master__Call *call)
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE &&
 	    call->mark_agent_gone == NULL)
 		return "Expecting 'mark_agent_gone' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__UPDATE_WEIGHTS && !call->update_weights)
+		return "Expecting 'update_weights' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__UPDATE_QUOTA && !call->update_quota)
+		return "Expecting 'update_quota' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__SET_QUOTA && !call->set_quota)
+		return "Expecting 'set_quota' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__REMOVE_QUOTA && !call->remove_quota)
+		return "Expecting 'remove_quota' to be present";
 	return NULL;
 }

@@ -1,5 +1,5 @@
-/* The operator API's GET_ROLES and GET_WEIGHTS, built from the --weights, frameworks, tasks and
- * offers when asked. */
+/* The operator API's GET_ROLES and GET_WEIGHTS, built from the weights (registry over --weights),
+ * quotas, frameworks, tasks and offers when asked. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,8 @@
 #include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
+#include "quota.h"
+#include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/hmap.h"
 #include "runtime/log.h"
@@ -55,6 +57,18 @@ static int weight_cb(const char *role, double weight, void *arg)
 {
 	role_get(arg, role)->role.weight = weight;
 	return 0;
+}
+
+static bool reg_weight_cb(const Keel__Registry__Weight *w, void *arg)
+{
+	role_get(arg, w->role)->role.weight = w->weight;
+	return true;
+}
+
+static bool reg_quota_cb(const Keel__Registry__Quota *q, void *arg)
+{
+	role_get(arg, q->role);
+	return true;
 }
 
 static void role_add_framework(struct role_acc *r, char *fid)
@@ -109,6 +123,10 @@ static void roles_gather(struct roles *rs)
 
 	if (m->cfg.weights != NULL)
 		master_weights_parse(m->cfg.weights, weight_cb, rs, NULL);
+	if (m->registrar != NULL) {
+		registrar_foreach_weight(m->registrar, reg_weight_cb, rs);
+		registrar_foreach_quota(m->registrar, reg_quota_cb, rs);
+	}
 	while (master_frameworks_next(m, &pos, &fw)) {
 		const Mesos__V1__FrameworkInfo *info = fw->info;
 		if (master_framework_multi_role(info)) {
@@ -177,10 +195,17 @@ void master_api_get_roles(struct master *m, struct keel_http_req *req, bool prot
 	roles_free(&rs);
 }
 
-/* GET_WEIGHTS: the --weights, in their order. */
-static int weight_info_cb(const char *role, double weight, void *arg)
+/* GET_WEIGHTS: the --weights in their order (the registry's value where it has one), then the
+ * registry's other weights by role. */
+struct weights_acc {
+	struct master *m;			     /* whose */
+	Mesos__V1__Master__Response__GetWeights *gw; /* the answer */
+	size_t from_flags;			     /* entries that came from --weights */
+};
+
+static void weight_info_add(Mesos__V1__Master__Response__GetWeights *gw, const char *role,
+			    double weight)
 {
-	Mesos__V1__Master__Response__GetWeights *gw = arg;
 	Mesos__V1__WeightInfo *w = keel_xmalloc(sizeof(*w));
 
 	mesos__v1__weight_info__init(w);
@@ -189,16 +214,50 @@ static int weight_info_cb(const char *role, double weight, void *arg)
 	gw->weight_infos =
 	    keel_xrealloc(gw->weight_infos, (gw->n_weight_infos + 1) * sizeof(*gw->weight_infos));
 	gw->weight_infos[gw->n_weight_infos++] = w;
+}
+
+static int weight_info_cb(const char *role, double weight, void *arg)
+{
+	struct weights_acc *wa = arg;
+
+	(void)weight;
+	weight_info_add(wa->gw, role, master_role_weight(wa->m, role, NULL));
 	return 0;
+}
+
+static bool reg_weight_info_cb(const Keel__Registry__Weight *w, void *arg)
+{
+	struct weights_acc *wa = arg;
+
+	for (size_t i = 0; i < wa->from_flags; i++)
+		if (strcmp(wa->gw->weight_infos[i]->role, w->role) == 0)
+			return true;
+	weight_info_add(wa->gw, w->role, w->weight);
+	return true;
+}
+
+static int cmp_weight_info(const void *x, const void *y)
+{
+	const Mesos__V1__WeightInfo *a = *(Mesos__V1__WeightInfo *const *)x;
+	const Mesos__V1__WeightInfo *b = *(Mesos__V1__WeightInfo *const *)y;
+
+	return strcmp(a->role, b->role);
 }
 
 void master_api_get_weights(struct master *m, struct keel_http_req *req, bool protobuf)
 {
 	Mesos__V1__Master__Response resp = MESOS__V1__MASTER__RESPONSE__INIT;
 	Mesos__V1__Master__Response__GetWeights gw = MESOS__V1__MASTER__RESPONSE__GET_WEIGHTS__INIT;
+	struct weights_acc wa = {.m = m, .gw = &gw};
 
 	if (m->cfg.weights != NULL)
-		master_weights_parse(m->cfg.weights, weight_info_cb, &gw, NULL);
+		master_weights_parse(m->cfg.weights, weight_info_cb, &wa, NULL);
+	wa.from_flags = gw.n_weight_infos;
+	if (m->registrar != NULL)
+		registrar_foreach_weight(m->registrar, reg_weight_info_cb, &wa);
+	if (gw.n_weight_infos > wa.from_flags)
+		qsort(gw.weight_infos + wa.from_flags, gw.n_weight_infos - wa.from_flags,
+		      sizeof(*gw.weight_infos), cmp_weight_info);
 	resp.has_type = true;
 	resp.type = MESOS__V1__MASTER__RESPONSE__TYPE__GET_WEIGHTS;
 	resp.get_weights = &gw;

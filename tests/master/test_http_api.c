@@ -429,8 +429,8 @@ TEST(api_other_calls_get_501)
 	    "{\"type\":\"UNKNOWN\"}",
 	    "{\"type\":\"SUBSCRIBE\"}",
 	    "{\"type\":\"GET_LOGGING_LEVEL\"}",
-	    "{\"type\":\"GET_QUOTA\"}",
-	    "{\"type\":\"SET_QUOTA\"}",
+	    "{\"type\":\"GET_MAINTENANCE_STATUS\"}",
+	    "{\"type\":\"GET_MAINTENANCE_SCHEDULE\"}",
 	    "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"f\"}}}",
 	    "{\"type\":\"DRAIN_AGENT\",\"drain_agent\":{\"agent_id\":{\"value\":\"a\"}}}",
 	};
