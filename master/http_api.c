@@ -377,6 +377,7 @@ int master_api_start(struct master *m, char *errmsg)
 			return keel_errf(errmsg, rv, "cannot route %s", paths[i]);
 	}
 	if ((rv = master_state_routes(m, errmsg)) < 0 ||
+	    (rv = master_roles_routes(m, errmsg)) < 0 ||
 	    (rv = master_metrics_routes(m, errmsg)) < 0)
 		return rv;
 	return 0;

@@ -171,8 +171,10 @@ void master_api_reply_free(struct master_api_reply *r);
 /* True for the call types master_api_reply_build answers. */
 bool master_api_reply_supported(Mesos__V1__Master__Call__Type type);
 
-/* Routes of http_state.c and http_metrics.c (called by master_api_start). */
+/* Routes of http_state.c, http_metrics.c and http_api_roles.c (GET /roles: Mesos's roles JSON
+ * with each role's quota, leader only) (called by master_api_start). */
 int master_state_routes(struct master *m, char *errmsg);
+int master_roles_routes(struct master *m, char *errmsg);
 int master_metrics_routes(struct master *m, char *errmsg);
 
 #endif

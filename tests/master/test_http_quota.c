@@ -368,6 +368,24 @@ static void quota_life_cycle(bool in_memory)
 	ASSERT_TRUE(role_weight(&f, m, "analytics") == 3);
 	ASSERT_TRUE(master_role_weight(m, "web", NULL) == 4);
 
+	/* GET /roles: Mesos's JSON, each role with its weight and quota, sorted by name. */
+	j = hget_json(&f, m->port, "/roles");
+	ASSERT_STR_EQ(jstr(j, "roles.0.name"), "analytics");
+	ASSERT_TRUE(jnum(j, "roles.0.weight") == 3);
+	ASSERT_UINT_EQ(json_object_size(jget(j, "roles.0.quota.guarantee")), 0);
+	ASSERT_STR_EQ(jstr(j, "roles.1.name"), "dev");
+	ASSERT_TRUE(jnum(j, "roles.1.weight") == 2.5);
+	ASSERT_STR_EQ(jstr(j, "roles.1.quota.role"), "dev");
+	ASSERT_TRUE(jnum(j, "roles.1.quota.guarantee.cpus") == 1);
+	ASSERT_UINT_EQ(json_object_size(jget(j, "roles.1.quota.limit")), 0);
+	ASSERT_STR_EQ(jstr(j, "roles.2.name"), "eng-batch");
+	ASSERT_TRUE(jnum(j, "roles.2.quota.limit.cpus") == 2);
+	ASSERT_STR_EQ(jstr(j, "roles.3.name"), "web");
+	json_decref(j);
+	j = hget_json(&f, m->port, "/master/roles.json");
+	ASSERT_UINT_EQ(json_array_size(jget(j, "roles")), 4);
+	json_decref(j);
+
 	hresp_free(&r);
 	free(id);
 	ASSERT_UINT_EQ(f.fatal, 0);
@@ -446,6 +464,8 @@ TEST(quota_calls_on_a_standby_redirect)
 	api_json(&f, b->port, UW("{\"role\":\"dev\",\"weight\":2}"), &r);
 	ASSERT_INT_EQ(r.status, 307);
 	api_json(&f, b->port, "{\"type\":\"GET_QUOTA\"}", &r);
+	ASSERT_INT_EQ(r.status, 307);
+	hcall(&f, b->port, "GET", "/roles", NULL, NULL, NULL, 0, &r);
 	ASSERT_INT_EQ(r.status, 307);
 	hresp_free(&r);
 	master_free(b, 0);
