@@ -366,22 +366,33 @@ static int quota_apply(struct master *m, const char *role, const Keel__Registry_
 		       char *errmsg)
 {
 	struct allocator *a = master_offers_allocator(m);
-	struct allocator_res *g = NULL, *l = NULL;
+	struct allocator_res *g = NULL;
+	struct allocator_limit *l = NULL;
+	size_t nl = 0;
 	int rv = 0;
 
 	if (a == NULL)
 		return 0;
-	if (q != NULL && ((rv = res_parse_list(a, q->guarantees, q->n_guarantees, &g)) < 0 ||
-			  (rv = res_parse_list(a, q->limits, q->n_limits, &l)) < 0)) {
+	if (q != NULL && (rv = res_parse_list(a, q->guarantees, q->n_guarantees, &g)) < 0) {
 		keel_errf(errmsg, rv, "quota of role '%s': %s", role, allocator_errmsg(a));
 		goto out;
 	}
+	if (q != NULL && q->n_limits > 0) {
+		l = keel_xcalloc(q->n_limits, sizeof(*l));
+		for (size_t i = 0; i < q->n_limits; i++) {
+			if (q->limits[i]->name == NULL || q->limits[i]->scalar == NULL)
+				continue;
+			l[nl].name = q->limits[i]->name;
+			l[nl].value = q->limits[i]->scalar->value;
+			nl++;
+		}
+	}
 	if ((rv = allocator_role_set_quota(a, role, g)) < 0 ||
-	    (rv = allocator_role_set_limits(a, role, q && q->n_limits ? l : NULL)) < 0)
+	    (rv = allocator_role_set_limits(a, role, l, nl)) < 0)
 		keel_errf(errmsg, rv, "quota of role '%s': %s", role, allocator_errmsg(a));
 out:
 	allocator_res_unref(g);
-	allocator_res_unref(l);
+	keel_free(l);
 	return rv;
 }
 

@@ -1007,14 +1007,14 @@ TEST(out_of_memory_at_every_allocation)
 TEST(quota_limit_caps_a_role_across_agents)
 {
 	struct allocator *a = mk();
-	struct allocator_res *l = P(a, "cpus:6");
+	const struct allocator_limit l = {"cpus", 6};
 	const struct allocator_offer *o;
 	int64_t lcpus = 0, ocpus = 0;
 	const char *agent = NULL;
 	struct allocator_res *back = NULL;
 	size_t n;
 
-	ASSERT_OK(allocator_role_set_limits(a, "l", l));
+	ASSERT_OK(allocator_role_set_limits(a, "l", &l, 1));
 	fw(a, "fl", "l");
 	agents(a, 4, "cpus:4");
 	n = cycle(a, 0, &o);
@@ -1051,36 +1051,38 @@ TEST(quota_limit_caps_a_role_across_agents)
 	ASSERT_INT_EQ(allocator_res_scalar(a, o[0].resources, "cpus", NULL), 4000);
 	ASSERT_OK(allocator_check(a));
 	/* Removing the limit: nothing new is free, nothing is offered. */
-	ASSERT_OK(allocator_role_set_limits(a, "l", NULL));
+	ASSERT_OK(allocator_role_set_limits(a, "l", NULL, 0));
 	ASSERT_UINT_EQ(cycle(a, 5000, &o), 0);
-	allocator_res_unref(l);
 	allocator_free(a);
 }
 
-/* A limit of 0 on a name keeps it out of the role's offers entirely; limits are refused for
- * "*" and for non-scalars. */
+/* A limit of 0 on a name keeps it out of the role's offers entirely (other names are offered);
+ * limits are refused for "*", for bad values, and past the name table. */
 TEST(quota_limit_zero_and_invalid)
 {
 	struct allocator *a = mk();
-	struct allocator_res *z = P(a, "gpus:0;cpus:1"), *bad = P(a, "ports:[1-2]");
+	const struct allocator_limit z[] = {{"cpus", 0}, {"gpus", 0}};
+	const struct allocator_limit neg = {"cpus", -1}, nan_ = {"cpus", NAN}, big = {"cpus", 2e9};
+	const struct allocator_limit noname = {"", 1};
 	const struct allocator_offer *o;
 	size_t n;
 
-	ASSERT_INT_EQ(allocator_role_set_limits(a, "*", z), -EINVAL);
-	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", bad), -EINVAL);
-	ASSERT_OK(allocator_role_set_limits(a, "l", z));
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "*", z, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &neg, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &nan_, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &big, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &noname, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", z, ALLOCATOR_NAMES_MAX + 1), -ENOSPC);
+	ASSERT_OK(allocator_role_set_limits(a, "l", z, 2));
 	fw(a, "fl", "l");
 	agents(a, 2, "cpus:4;mem:1024");
 	n = cycle(a, 0, &o);
-	/* One cpu in all; memory is not limited: both agents' memory is offered. */
+	/* No cpus at all; memory is not limited: both agents' memory is offered. */
 	ASSERT_UINT_EQ(n, 2);
-	ASSERT_INT_EQ(allocator_res_scalar(a, o[0].resources, "cpus", NULL) +
-			  allocator_res_scalar(a, o[1].resources, "cpus", NULL),
-		      1000);
-	ASSERT_INT_EQ(allocator_res_scalar(a, o[0].resources, "mem", NULL) +
-			  allocator_res_scalar(a, o[1].resources, "mem", NULL),
-		      2048000);
-	allocator_res_unref(z);
-	allocator_res_unref(bad);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_INT_EQ(allocator_res_scalar(a, o[i].resources, "cpus", NULL), 0);
+		ASSERT_INT_EQ(allocator_res_scalar(a, o[i].resources, "mem", NULL), 1024000);
+	}
+	ASSERT_OK(allocator_check(a));
 	allocator_free(a);
 }
