@@ -472,3 +472,132 @@ TEST(quota_calls_on_a_standby_redirect)
 	master_free(a, 0);
 	fx_fini(&f);
 }
+
+/* n masters (quorum 2: the log has 3 replicas, so n is 3) on one replicated log, m[0]
+ * leading. */
+static void log_masters(struct fx *f, int n, struct master_config *c, struct master **m)
+{
+	static char url[256];
+	static char sub[3][8];
+	uint16_t port[3];
+	int len;
+
+	ASSERT_TRUE(n <= 3);
+	len = snprintf(url, sizeof(url), "static://");
+	for (int i = 0; i < n; i++) {
+		port[i] = fx_free_port();
+		len += snprintf(url + len, sizeof(url) - (size_t)len, "%s127.0.0.1:%u",
+				i ? "," : "", port[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(sub[i], sizeof(sub[i]), "q%d", i);
+		fx_config(f, &c[i], false, sub[i]);
+		c[i].port = port[i];
+		c[i].quorum = 2;
+		c[i].coord_url = url;
+		c[i].coord_static = true;
+		c[i].store_timeout_ms = 60000;
+		m[i] = fx_master(f, &c[i]);
+	}
+	fx_wait_leading(f, m[0]);
+}
+
+static uint64_t reg_queued(struct master *m)
+{
+	struct registrar_stats st;
+
+	registrar_get_stats(m->registrar, &st);
+	return st.queued;
+}
+
+/*
+ * With the log's quorum gone, changes wait: nothing is visible or applied before they are
+ * durable, a client may leave meanwhile (its change still applies), and the one that stayed
+ * gets its 200 once the quorum is back.
+ */
+TEST(quota_changes_wait_for_the_registry)
+{
+	struct fx f;
+	struct master_config c[3];
+	struct master *m[3];
+	struct hresp r1 = {0}, r2 = {0}, r = {0};
+	struct keel_http_client *c1, *c2;
+	const char *uw = UW("{\"role\":\"dev\",\"weight\":3}");
+	const char *uq = "{\"type\":\"UPDATE_QUOTA\",\"update_quota\":{\"force\":true,"
+			 "\"quota_configs\":[{\"role\":\"dev\",\"limits\":{\"cpus\":{\"value\":"
+			 "0}}}]}}";
+	json_t *j;
+
+	fx_init(&f);
+	log_masters(&f, 3, c, m);
+	master_free(m[1], 0);
+	master_free(m[2], 0);
+	m[1] = m[2] = NULL;
+	c1 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uw,
+			 strlen(uw), &r1);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 1, 10000));
+	c2 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
+			 strlen(uq), &r2);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 2, 10000));
+	ASSERT_FALSE(r1.done);
+	ASSERT_FALSE(r2.done);
+	/* Not durable: not visible, not applied. */
+	ASSERT_NULL(registrar_weight(m[0]->registrar, "dev"));
+	ASSERT_TRUE(master_role_weight(m[0], "dev", NULL) == 1);
+	j = get_quota(&f, m[0]);
+	ASSERT_UINT_EQ(json_object_size(jget(j, "get_quota.status")), 0);
+	json_decref(j);
+	/* The first client leaves; its change goes on. */
+	keel_http_client_free(c1);
+	ASSERT_TRUE(r1.done);
+	ASSERT_INT_NE(r1.err, 0);
+	/* The quorum is back: both are durable and applied; the second client gets its 200. */
+	m[1] = fx_master(&f, &c[1]);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, r2.done, 30000));
+	ASSERT_INT_EQ(r2.status, 200);
+	ASSERT_NOT_NULL(registrar_weight(m[0]->registrar, "dev"));
+	ASSERT_TRUE(master_role_weight(m[0], "dev", NULL) == 3);
+	j = get_quota(&f, m[0]);
+	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.0.role"), "dev");
+	/* A limit of 0 is kept as such. */
+	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.limits.cpus.value") == 0);
+	json_decref(j);
+	api_json(&f, m[0]->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
+	j = hjson(&r);
+	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.0.weight") == 3);
+	json_decref(j);
+	keel_http_client_free(c2);
+	hresp_free(&r);
+	hresp_free(&r1);
+	hresp_free(&r2);
+	ASSERT_UINT_EQ(f.fatal, 0);
+	master_free(m[1], 0);
+	master_free(m[0], 0);
+	fx_fini(&f);
+}
+
+/* A master stopped while a change waits drops it cleanly (no answer, no leak). */
+TEST(quota_change_pending_at_stop)
+{
+	struct fx f;
+	struct master_config c[3];
+	struct master *m[3];
+	struct hresp r = {0};
+	struct keel_http_client *cl;
+	const char *uq = SQ("{\"role\":\"dev\",\"force\":true,\"guarantee\":[{\"name\":\"cpus\","
+			    "\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]}");
+
+	fx_init(&f);
+	log_masters(&f, 3, c, m);
+	master_free(m[1], 0);
+	master_free(m[2], 0);
+	cl = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
+			 strlen(uq), &r);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 1, 10000));
+	master_free(m[0], 0);
+	ASSERT_TRUE(RUN_UNTIL(f.loop, r.done, 10000));
+	ASSERT_INT_NE(r.err, 0);
+	keel_http_client_free(cl);
+	hresp_free(&r);
+	fx_fini(&f);
+}
