@@ -136,8 +136,28 @@ static size_t tasks_of(struct master *m, const char *fid)
 	return n;
 }
 
-/* A master with `agents` agents of cpus:1;mem:1024, every RunTask taken. */
-static struct master *cluster(struct fx *f, int agents, unsigned *runs)
+static void update_quota(struct fx *f, struct master *m, const char *configs)
+{
+	struct hresp r = {0};
+	char json[1024];
+
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"UPDATE_QUOTA\",\"update_quota\":{\"force\":true,"
+		 "\"quota_configs\":[%s]}}",
+		 configs);
+	api_json(f, m->port, json, &r);
+	ASSERT_INT_EQ(r.status, 200);
+	hresp_free(&r);
+}
+
+/*
+ * A master with quota `configs` (set with UPDATE_QUOTA, forced: no agents yet) and `agents`
+ * agents of cpus:1;mem:1024, every RunTask taken. With `restart` the quota is set on a master
+ * on a replicated log, which is stopped; a new master on that log recovers it and is the one
+ * returned (the agents register with it).
+ */
+static struct master *cluster(struct fx *f, int agents, unsigned *runs, const char *configs,
+			      bool restart)
 {
 	struct master_config c;
 	struct master *m;
@@ -147,11 +167,20 @@ static struct master *cluster(struct fx *f, int agents, unsigned *runs)
 	fx_init(f);
 	ASSERT_OK(keel_http_server_route(f->agent, KEEL_HTTP_POST, "/internal/master/run_task",
 					 on_run, runs));
-	fx_config(f, &c, true, NULL);
+	fx_config(f, &c, !restart, restart ? "log" : NULL);
 	c.heartbeat_interval_ms = 60000;
 	c.allocation_interval_ms = 20;
 	m = fx_master(f, &c);
 	fx_wait_leading(f, m);
+	update_quota(f, m, configs);
+	if (restart) {
+		master_free(m, 0);
+		fx_config(f, &c, false, "log");
+		c.heartbeat_interval_ms = 60000;
+		c.allocation_interval_ms = 20;
+		m = fx_master(f, &c);
+		fx_wait_leading(f, m);
+	}
 	info = rich_agent_info("plain");
 	for (size_t i = 2; i < info->n_resources; i++)
 		keel_pbjson_free(&info->resources[i]->base);
@@ -165,18 +194,6 @@ static struct master *cluster(struct fx *f, int agents, unsigned *runs)
 	return m;
 }
 
-static void update_quota(struct fx *f, struct master *m, const char *configs)
-{
-	struct hresp r = {0};
-	char json[1024];
-
-	snprintf(json, sizeof(json),
-		 "{\"type\":\"UPDATE_QUOTA\",\"update_quota\":{\"quota_configs\":[%s]}}", configs);
-	api_json(f, m->port, json, &r);
-	ASSERT_INT_EQ(r.status, 200);
-	hresp_free(&r);
-}
-
 #define AGENTS 100
 #define GUARANTEE 30
 
@@ -185,7 +202,7 @@ static void update_quota(struct fx *f, struct master *m, const char *configs)
  * whatever it is offered: it ends with the other 70, and the 30 stay free for "a" (headroom),
  * whose framework, arriving later, gets all 30.
  */
-TEST(quota_guarantee_honoured_against_a_greedy_role)
+static void guarantee_honoured(bool restart)
 {
 	struct fx f;
 	struct master *m;
@@ -193,8 +210,8 @@ TEST(quota_guarantee_honoured_against_a_greedy_role)
 	struct greedy *both[] = {&a, &b};
 	unsigned runs = 0;
 
-	m = cluster(&f, AGENTS, &runs);
-	update_quota(&f, m, "{\"role\":\"a\",\"guarantees\":{\"cpus\":{\"value\":30}}}");
+	m = cluster(&f, AGENTS, &runs, "{\"role\":\"a\",\"guarantees\":{\"cpus\":{\"value\":30}}}",
+		    restart);
 	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"b\",\"role\":\"b\"}", false, &b.s);
 	sc_wait_subscribed(&f, &b.s);
 	run_until_tasks(&f, m, both + 1, 1, AGENTS - GUARANTEE);
@@ -214,6 +231,17 @@ TEST(quota_guarantee_honoured_against_a_greedy_role)
 	fx_fini(&f);
 }
 
+TEST(quota_guarantee_honoured_against_a_greedy_role)
+{
+	guarantee_honoured(false);
+}
+
+/* The same with the quota set before a restart: the new master's allocator has it. */
+TEST(quota_guarantee_honoured_after_a_restart)
+{
+	guarantee_honoured(true);
+}
+
 #define LIMIT_AGENTS 30
 #define LIMIT 10
 
@@ -229,8 +257,8 @@ TEST(quota_limit_never_exceeded)
 	struct greedy *both[] = {&l, &o};
 	unsigned runs = 0;
 
-	m = cluster(&f, LIMIT_AGENTS, &runs);
-	update_quota(&f, m, "{\"role\":\"l\",\"limits\":{\"cpus\":{\"value\":10}}}");
+	m = cluster(&f, LIMIT_AGENTS, &runs,
+		    "{\"role\":\"l\",\"limits\":{\"cpus\":{\"value\":10}}}", false);
 	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"l\",\"role\":\"l\"}", false, &l.s);
 	sc_wait_subscribed(&f, &l.s);
 	run_until_tasks(&f, m, both, 1, LIMIT);
