@@ -72,16 +72,16 @@ static const char *role_invalid(const char *role, char *why, size_t size)
 		return why;
 	}
 	if (strcmp(role, ".") == 0 || strcmp(role, "..") == 0) {
-		snprintf(why, size, "Role '%s' cannot be '.' or '..'", role);
+		snprintf(why, size, "Role '%.128s' cannot be '.' or '..'", role);
 		return why;
 	}
 	if (role[0] == '-') {
-		snprintf(why, size, "Role '%s' cannot start with '-'", role);
+		snprintf(why, size, "Role '%.128s' cannot start with '-'", role);
 		return why;
 	}
 	if (strchr(role, '/') != NULL) {
 		snprintf(why, size,
-			 "Role '%s' contains '/': hierarchical roles are not supported by keel",
+			 "Role '%.128s' contains '/': hierarchical roles are not supported by keel",
 			 role);
 		return why;
 	}
@@ -89,7 +89,7 @@ static const char *role_invalid(const char *role, char *why, size_t size)
 		unsigned char c = (unsigned char)*p;
 		if (c <= ' ' || c == 0x7f || c == '\\') {
 			snprintf(why, size,
-				 "Role '%s' cannot contain whitespace, control characters or "
+				 "Role '%.128s' cannot contain whitespace, control characters or "
 				 "backslashes",
 				 role);
 			return why;

@@ -27,39 +27,13 @@ static struct master *start(struct fx *f, bool in_memory, const char *sub, const
 	return m;
 }
 
-static uint64_t reg_ops(struct master *m)
+/* The registrar's counters: operations made durable, or queued now. */
+static uint64_t reg_stat(struct master *m, bool queued)
 {
 	struct registrar_stats st;
 
 	registrar_get_stats(m->registrar, &st);
-	return st.operations;
-}
-
-static json_t *jget(json_t *j, const char *path)
-{
-	char buf[256], *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k != NULL && j != NULL;
-	     k = strtok_r(NULL, ".", &save))
-		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
-	if (j == NULL)
-		th_fail(__FILE__, __LINE__, "%s: missing", path);
-	return j;
-}
-
-static const char *jstr(json_t *j, const char *path)
-{
-	json_t *v = jget(j, path);
-
-	if (!json_is_string(v))
-		th_fail(__FILE__, __LINE__, "%s: not a string", path);
-	return json_string_value(v);
-}
-
-static double jnum(json_t *j, const char *path)
-{
-	return json_number_value(jget(j, path));
+	return queued ? st.queued : st.operations;
 }
 
 /* One call and what it must get. */
@@ -179,7 +153,7 @@ TEST(quota_calls_rejected_table)
 	fx_init(&f);
 	m = start(&f, true, NULL, NULL);
 	id = register_rich_agent(&f, m, "host-q");
-	ops = reg_ops(m);
+	ops = reg_stat(m, false);
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(cases); i++) {
 		TH_CONTEXT("case %zu: %s", i, cases[i].body);
 		api_json(&f, m->port, cases[i].body, &r);
@@ -190,13 +164,13 @@ TEST(quota_calls_rejected_table)
 			ASSERT_STR_CONTAINS(r.body, cases[i].substr);
 	}
 	TH_CONTEXT(NULL);
-	ASSERT_UINT_EQ(reg_ops(m), ops);
+	ASSERT_UINT_EQ(reg_stat(m, false), ops);
 	/* Empty lists are fine and write nothing. */
 	api_json(&f, m->port, UW(""), &r);
 	ASSERT_INT_EQ(r.status, 200);
 	api_json(&f, m->port, UQ(""), &r);
 	ASSERT_INT_EQ(r.status, 200);
-	ASSERT_UINT_EQ(reg_ops(m), ops);
+	ASSERT_UINT_EQ(reg_stat(m, false), ops);
 	hresp_free(&r);
 	free(id);
 	ASSERT_UINT_EQ(f.fatal, 0);
@@ -212,7 +186,7 @@ static json_t *get_quota(struct fx *f, struct master *m)
 
 	api_json(f, m->port, "{\"type\":\"GET_QUOTA\"}", &r);
 	j = hjson(&r);
-	ASSERT_STR_EQ(jstr(j, "type"), "GET_QUOTA");
+	ASSERT_STR_EQ(hjson_str(j, "type"), "GET_QUOTA");
 	hresp_free(&r);
 	return j;
 }
@@ -266,32 +240,32 @@ static void quota_life_cycle(bool in_memory)
 
 	/* Nothing set: an empty status. */
 	j = get_quota(&f, m);
-	ASSERT_UINT_EQ(json_object_size(jget(j, "get_quota.status")), 0);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(j, "get_quota.status")), 0);
 	json_decref(j);
 
 	/* UPDATE_QUOTA: durable when answered. */
-	ops = reg_ops(m);
+	ops = reg_stat(m, false);
 	call_ok(&f, m,
 		UQ("{\"role\":\"dev\",\"guarantees\":{\"cpus\":{\"value\":1.5}},"
 		   "\"limits\":{\"cpus\":{\"value\":3},\"mem\":{\"value\":512}}},"
 		   "{\"role\":\"eng-batch\",\"limits\":{\"cpus\":{\"value\":2}}}"));
-	ASSERT_UINT_EQ(reg_ops(m), ops + 2);
+	ASSERT_UINT_EQ(reg_stat(m, false), ops + 2);
 	ASSERT_NOT_NULL(registrar_quota(m->registrar, "dev"));
 	ASSERT_NOT_NULL(registrar_quota(m->registrar, "eng-batch"));
 	j = get_quota(&f, m);
 	/* configs, by role; infos only for roles with a guarantee. */
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_quota.status.configs")), 2);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.0.role"), "dev");
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.guarantees.cpus.value") == 1.5);
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.limits.cpus.value") == 3);
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.limits.mem.value") == 512);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.1.role"), "eng-batch");
-	ASSERT_NULL(json_object_get(jget(j, "get_quota.status.configs.1"), "guarantees"));
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_quota.status.infos")), 1);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.infos.0.role"), "dev");
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.infos.0.guarantee.0.name"), "cpus");
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.infos.0.guarantee.0.type"), "SCALAR");
-	ASSERT_TRUE(jnum(j, "get_quota.status.infos.0.guarantee.0.scalar.value") == 1.5);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_quota.status.configs")), 2);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.0.role"), "dev");
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.guarantees.cpus.value") == 1.5);
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.limits.cpus.value") == 3);
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.limits.mem.value") == 512);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.1.role"), "eng-batch");
+	ASSERT_NULL(json_object_get(hjson_at(j, "get_quota.status.configs.1"), "guarantees"));
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_quota.status.infos")), 1);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.infos.0.role"), "dev");
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.infos.0.guarantee.0.name"), "cpus");
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.infos.0.guarantee.0.type"), "SCALAR");
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.infos.0.guarantee.0.scalar.value") == 1.5);
 	json_decref(j);
 
 	/* The same in protobuf. */
@@ -321,10 +295,10 @@ static void quota_life_cycle(bool in_memory)
 		SQ("{\"role\":\"prod\",\"guarantee\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","
 		   "\"scalar\":{\"value\":2}}]}"));
 	j = get_quota(&f, m);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_quota.status.configs")), 3);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.2.role"), "prod");
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.2.guarantees.cpus.value") == 2);
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.2.limits.cpus.value") == 2);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_quota.status.configs")), 3);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.2.role"), "prod");
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.2.guarantees.cpus.value") == 2);
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.2.limits.cpus.value") == 2);
 	json_decref(j);
 	/* Guarantees add up: dev 1.5 + prod 2 + 1 more is over the 4 cpus... */
 	api_json(&f, m->port, UQ("{\"role\":\"ops\",\"guarantees\":{\"cpus\":{\"value\":1}}}"), &r);
@@ -343,26 +317,26 @@ static void quota_life_cycle(bool in_memory)
 	ASSERT_NULL(registrar_quota(m->registrar, "prod"));
 	ASSERT_NULL(registrar_quota(m->registrar, "ops"));
 	j = get_quota(&f, m);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_quota.status.configs")), 2);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.0.role"), "dev");
-	ASSERT_NULL(json_object_get(jget(j, "get_quota.status.configs.0"), "limits"));
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_quota.status.configs")), 2);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.0.role"), "dev");
+	ASSERT_NULL(json_object_get(hjson_at(j, "get_quota.status.configs.0"), "limits"));
 	json_decref(j);
 
 	/* UPDATE_WEIGHTS: durable, then in GET_WEIGHTS (--weights order, then the registry's) and
 	 * GET_ROLES; the registry's weight wins over --weights. */
-	ops = reg_ops(m);
+	ops = reg_stat(m, false);
 	call_ok(&f, m,
 		UW("{\"role\":\"dev\",\"weight\":2.5},{\"role\":\"analytics\",\"weight\":3}"));
-	ASSERT_UINT_EQ(reg_ops(m), ops + 1);
+	ASSERT_UINT_EQ(reg_stat(m, false), ops + 1);
 	api_json(&f, m->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
 	j = hjson(&r);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_weights.weight_infos")), 3);
-	ASSERT_STR_EQ(jstr(j, "get_weights.weight_infos.0.role"), "web");
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.0.weight") == 4);
-	ASSERT_STR_EQ(jstr(j, "get_weights.weight_infos.1.role"), "dev");
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.1.weight") == 2.5);
-	ASSERT_STR_EQ(jstr(j, "get_weights.weight_infos.2.role"), "analytics");
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.2.weight") == 3);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_weights.weight_infos")), 3);
+	ASSERT_STR_EQ(hjson_str(j, "get_weights.weight_infos.0.role"), "web");
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.0.weight") == 4);
+	ASSERT_STR_EQ(hjson_str(j, "get_weights.weight_infos.1.role"), "dev");
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.1.weight") == 2.5);
+	ASSERT_STR_EQ(hjson_str(j, "get_weights.weight_infos.2.role"), "analytics");
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.2.weight") == 3);
 	json_decref(j);
 	ASSERT_TRUE(role_weight(&f, m, "dev") == 2.5);
 	ASSERT_TRUE(role_weight(&f, m, "analytics") == 3);
@@ -370,20 +344,20 @@ static void quota_life_cycle(bool in_memory)
 
 	/* GET /roles: Mesos's JSON, each role with its weight and quota, sorted by name. */
 	j = hget_json(&f, m->port, "/roles");
-	ASSERT_STR_EQ(jstr(j, "roles.0.name"), "analytics");
-	ASSERT_TRUE(jnum(j, "roles.0.weight") == 3);
-	ASSERT_UINT_EQ(json_object_size(jget(j, "roles.0.quota.guarantee")), 0);
-	ASSERT_STR_EQ(jstr(j, "roles.1.name"), "dev");
-	ASSERT_TRUE(jnum(j, "roles.1.weight") == 2.5);
-	ASSERT_STR_EQ(jstr(j, "roles.1.quota.role"), "dev");
-	ASSERT_TRUE(jnum(j, "roles.1.quota.guarantee.cpus") == 1);
-	ASSERT_UINT_EQ(json_object_size(jget(j, "roles.1.quota.limit")), 0);
-	ASSERT_STR_EQ(jstr(j, "roles.2.name"), "eng-batch");
-	ASSERT_TRUE(jnum(j, "roles.2.quota.limit.cpus") == 2);
-	ASSERT_STR_EQ(jstr(j, "roles.3.name"), "web");
+	ASSERT_STR_EQ(hjson_str(j, "roles.0.name"), "analytics");
+	ASSERT_TRUE(hjson_num(j, "roles.0.weight") == 3);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(j, "roles.0.quota.guarantee")), 0);
+	ASSERT_STR_EQ(hjson_str(j, "roles.1.name"), "dev");
+	ASSERT_TRUE(hjson_num(j, "roles.1.weight") == 2.5);
+	ASSERT_STR_EQ(hjson_str(j, "roles.1.quota.role"), "dev");
+	ASSERT_TRUE(hjson_num(j, "roles.1.quota.guarantee.cpus") == 1);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(j, "roles.1.quota.limit")), 0);
+	ASSERT_STR_EQ(hjson_str(j, "roles.2.name"), "eng-batch");
+	ASSERT_TRUE(hjson_num(j, "roles.2.quota.limit.cpus") == 2);
+	ASSERT_STR_EQ(hjson_str(j, "roles.3.name"), "web");
 	json_decref(j);
 	j = hget_json(&f, m->port, "/master/roles.json");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "roles")), 4);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "roles")), 4);
 	json_decref(j);
 
 	hresp_free(&r);
@@ -429,18 +403,18 @@ TEST(quota_and_weights_survive_a_restart)
 
 	m = start(&f, false, "log", "dev=1,web=2");
 	j = get_quota(&f, m);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_quota.status.configs")), 1);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.0.role"), "dev");
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.guarantees.cpus.value") == 2);
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.limits.cpus.value") == 3);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_quota.status.configs")), 1);
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.0.role"), "dev");
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.guarantees.cpus.value") == 2);
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.limits.cpus.value") == 3);
 	json_decref(j);
 	api_json(&f, m->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
 	j = hjson(&r);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_weights.weight_infos")), 2);
-	ASSERT_STR_EQ(jstr(j, "get_weights.weight_infos.0.role"), "dev");
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.0.weight") == 5);
-	ASSERT_STR_EQ(jstr(j, "get_weights.weight_infos.1.role"), "web");
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.1.weight") == 2);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_weights.weight_infos")), 2);
+	ASSERT_STR_EQ(hjson_str(j, "get_weights.weight_infos.0.role"), "dev");
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.0.weight") == 5);
+	ASSERT_STR_EQ(hjson_str(j, "get_weights.weight_infos.1.role"), "web");
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.1.weight") == 2);
 	json_decref(j);
 	ASSERT_TRUE(master_role_weight(m, "dev", &set) == 5);
 	ASSERT_TRUE(set);
@@ -502,14 +476,6 @@ static void log_masters(struct fx *f, int n, struct master_config *c, struct mas
 	fx_wait_leading(f, m[0]);
 }
 
-static uint64_t reg_queued(struct master *m)
-{
-	struct registrar_stats st;
-
-	registrar_get_stats(m->registrar, &st);
-	return st.queued;
-}
-
 /*
  * With the log's quorum gone, changes wait: nothing is visible or applied before they are
  * durable, a client may leave meanwhile (its change still applies), and the one that stayed
@@ -535,17 +501,17 @@ TEST(quota_changes_wait_for_the_registry)
 	m[1] = m[2] = NULL;
 	c1 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uw,
 			 strlen(uw), &r1);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 1, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 1, 10000));
 	c2 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
 			 strlen(uq), &r2);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 2, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 2, 10000));
 	ASSERT_FALSE(r1.done);
 	ASSERT_FALSE(r2.done);
 	/* Not durable: not visible, not applied. */
 	ASSERT_NULL(registrar_weight(m[0]->registrar, "dev"));
 	ASSERT_TRUE(master_role_weight(m[0], "dev", NULL) == 1);
 	j = get_quota(&f, m[0]);
-	ASSERT_UINT_EQ(json_object_size(jget(j, "get_quota.status")), 0);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(j, "get_quota.status")), 0);
 	json_decref(j);
 	/* The first client leaves; its change goes on. */
 	keel_http_client_free(c1);
@@ -558,13 +524,13 @@ TEST(quota_changes_wait_for_the_registry)
 	ASSERT_NOT_NULL(registrar_weight(m[0]->registrar, "dev"));
 	ASSERT_TRUE(master_role_weight(m[0], "dev", NULL) == 3);
 	j = get_quota(&f, m[0]);
-	ASSERT_STR_EQ(jstr(j, "get_quota.status.configs.0.role"), "dev");
+	ASSERT_STR_EQ(hjson_str(j, "get_quota.status.configs.0.role"), "dev");
 	/* A limit of 0 is kept as such. */
-	ASSERT_TRUE(jnum(j, "get_quota.status.configs.0.limits.cpus.value") == 0);
+	ASSERT_TRUE(hjson_num(j, "get_quota.status.configs.0.limits.cpus.value") == 0);
 	json_decref(j);
 	api_json(&f, m[0]->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
 	j = hjson(&r);
-	ASSERT_TRUE(jnum(j, "get_weights.weight_infos.0.weight") == 3);
+	ASSERT_TRUE(hjson_num(j, "get_weights.weight_infos.0.weight") == 3);
 	json_decref(j);
 	keel_http_client_free(c2);
 	hresp_free(&r);
@@ -593,7 +559,7 @@ TEST(quota_change_pending_at_stop)
 	master_free(m[2], 0);
 	cl = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
 			 strlen(uq), &r);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_queued(m[0]) == 1, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 1, 10000));
 	master_free(m[0], 0);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, r.done, 10000));
 	ASSERT_INT_NE(r.err, 0);
