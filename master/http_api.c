@@ -29,12 +29,12 @@ struct api_gone {
 };
 
 struct master_api {
-	struct master *m;	    /* owner */
-	struct api_gone *gone;	    /* MARK_AGENT_GONE operations in flight */
-	struct keel_hmap marking;   /* agent ID -> struct api_gone, the same ones */
-	uint64_t marked_gone;	    /* agents marked gone and made durable */
-	struct keel_buf scratch;    /* render buffer kept between requests (warm pages) */
-	struct master_quota *quota; /* quota and weight calls (master/quota.h) */
+	struct master *m;	  /* owner */
+	struct api_gone *gone;	  /* MARK_AGENT_GONE operations in flight */
+	struct keel_hmap marking; /* agent ID -> struct api_gone, the same ones */
+	uint64_t marked_gone;	  /* agents marked gone and made durable */
+	struct keel_buf scratch;  /* render buffer kept between requests (warm pages) */
+	struct master_quota *q;	  /* quota and weight calls (master/quota.h) */
 };
 
 struct keel_buf *master_api_scratch(struct master *m)
@@ -342,7 +342,7 @@ static void on_api(struct keel_http_req *req, void *arg)
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS) {
 		master_api_get_weights(m, req, protobuf);
 	} else if (master_quota_handles(call->type)) {
-		master_quota_call(api->quota, req, call, protobuf);
+		master_quota_call(api->q, req, call, protobuf);
 	} else if (master_api_reply_supported(call->type)) {
 		struct master_api_reply r;
 		char errmsg[KEEL_ERRMSG_SIZE];
@@ -370,7 +370,7 @@ int master_api_start(struct master *m, char *errmsg)
 	m->api = keel_xcalloc(1, sizeof(*m->api));
 	m->api->m = m;
 	m->api->scratch = (struct keel_buf)KEEL_BUF_INIT;
-	m->api->quota = master_quota_new(m);
+	m->api->q = master_quota_new(m);
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(paths); i++) {
 		rv = keel_http_server_route(m->server, KEEL_HTTP_POST, paths[i], on_api, m->api);
 		if (rv < 0)
@@ -396,7 +396,7 @@ void master_api_free(struct master *m)
 	}
 	keel_hmap_free(&api->marking);
 	keel_buf_free(&api->scratch);
-	master_quota_free(api->quota);
+	master_quota_free(api->q);
 	keel_free(api);
 	m->api = NULL;
 }
