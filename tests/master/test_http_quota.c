@@ -22,6 +22,7 @@ static struct master *start(struct fx *f, bool in_memory, const char *sub, const
 
 	fx_config(f, &c, in_memory, sub);
 	c.weights = (char *)weights;
+	c.ping_timeout_ms = 10000; /* the capacity checks count the agent: it must stay */
 	m = fx_master(f, &c);
 	fx_wait_leading(f, m);
 	return m;

@@ -170,6 +170,7 @@ static struct master *cluster(struct fx *f, int agents, unsigned *runs, const ch
 	fx_config(f, &c, !restart, restart ? "log" : NULL);
 	c.heartbeat_interval_ms = 60000;
 	c.allocation_interval_ms = 20;
+	c.ping_timeout_ms = 10000; /* a loaded machine must not make agents unreachable */
 	m = fx_master(f, &c);
 	fx_wait_leading(f, m);
 	update_quota(f, m, configs);
@@ -178,6 +179,7 @@ static struct master *cluster(struct fx *f, int agents, unsigned *runs, const ch
 		fx_config(f, &c, false, "log");
 		c.heartbeat_interval_ms = 60000;
 		c.allocation_interval_ms = 20;
+		c.ping_timeout_ms = 10000; /* a loaded machine must not make agents unreachable */
 		m = fx_master(f, &c);
 		fx_wait_leading(f, m);
 	}
@@ -218,7 +220,8 @@ static void guarantee_honoured(bool restart)
 	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"a\",\"role\":\"a\"}", true, &a.s);
 	sc_wait_subscribed(&f, &a.s);
 	run_until_tasks(&f, m, both, 2, AGENTS);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, runs == AGENTS, 20000));
+	/* Every task reached the agent (a RunTask may be sent again when the machine is slow). */
+	ASSERT_TRUE(RUN_UNTIL(f.loop, runs >= AGENTS, 20000));
 	fprintf(stderr, "role a (guarantee %d cpus): %zu tasks, role b: %zu tasks\n", GUARANTEE,
 		tasks_of(m, a.s.framework_id), tasks_of(m, b.s.framework_id));
 	ASSERT_UINT_GE(tasks_of(m, a.s.framework_id), GUARANTEE);
@@ -265,7 +268,7 @@ TEST(quota_limit_never_exceeded)
 	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"o\",\"role\":\"o\"}", false, &o.s);
 	sc_wait_subscribed(&f, &o.s);
 	run_until_tasks(&f, m, both, 2, LIMIT_AGENTS);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, runs == LIMIT_AGENTS, 20000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, runs >= LIMIT_AGENTS, 20000));
 	fprintf(stderr, "role l (limit %d cpus): %zu tasks, offered %.0f cpus; role o: %zu\n",
 		LIMIT, tasks_of(m, l.s.framework_id), l.cpus_offered,
 		tasks_of(m, o.s.framework_id));
