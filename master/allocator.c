@@ -1296,6 +1296,40 @@ int allocator_role_set_quota(struct allocator *a, const char *role,
 	return 0;
 }
 
+int allocator_role_set_limits(struct allocator *a, const char *role,
+			      const struct allocator_limit *limits, size_t n)
+{
+	uint32_t ids[ALLOCATOR_NAMES_MAX];
+	struct role *r;
+	int rv;
+
+	if (strcmp(role, "*") == 0)
+		return keel_errf(a->errmsg, -EINVAL, "no quota for role '*'");
+	if (n > ALLOCATOR_NAMES_MAX)
+		return keel_errf(a->errmsg, -ENOSPC, "too many quota limits");
+	for (size_t i = 0; i < n; i++) {
+		double v = limits[i].value;
+		if (limits[i].name == NULL || limits[i].name[0] == '\0' || !(v >= 0) ||
+		    v > (double)(ALLOCATOR_SCALAR_MAX / 1000))
+			return keel_errf(a->errmsg, -EINVAL, "quota limit %zu: bad name or value",
+					 i);
+	}
+	rv = role_lookup(a, role, true, &r);
+	for (size_t i = 0; rv == 0 && i < n; i++)
+		rv = alloc_intern_id(a, &a->names, limits[i].name, strlen(limits[i].name), &ids[i]);
+	if (rv < 0)
+		return rv;
+	r->limited = 0;
+	memset(r->limit, 0, sizeof(r->limit));
+	for (size_t i = 0; i < n; i++) {
+		r->limited |= 1ull << ids[i];
+		r->limit[ids[i]] = llround(limits[i].value * 1000);
+	}
+	a->fresh_all = true;
+	a->work = true;
+	return 0;
+}
+
 /* ---- Recovery ------------------------------------------------------------------------------- */
 
 /* Filter length in ms for refuse_seconds (0: no filter). */
@@ -1359,6 +1393,11 @@ int allocator_recover(struct allocator *a, const char *agent_id, const char *fra
 	use_detach(a, g, c, u, res, nu);
 	agent_set_free(a, g, fr);
 	alloc_agent_mark_dirty(a, g);
+	if (r->limited != 0) {
+		/* Below its limit again: agents passed over for it may be offered now. */
+		a->fresh_all = true;
+		a->work = true;
+	}
 	client_gc_fw(a, c);
 	return 0;
 }

@@ -240,6 +240,23 @@ int allocator_role_set_weight(struct allocator *a, const char *role, double weig
 int allocator_role_set_quota(struct allocator *a, const char *role,
 			     const struct allocator_res *guarantee);
 
+/* One quota limit: at most `value` of the scalar resource `name`. */
+struct allocator_limit {
+	const char *name; /* resource name (copied) */
+	double value;	  /* >= 0, finite, at most ALLOCATOR_SCALAR_MAX / 1000; 0 is allowed */
+};
+
+/*
+ * A role's quota limits (replacing the ones it had): each the most of that scalar the role may
+ * hold at once, reserved and unreserved together (offers are cut to fit); names absent are
+ * unlimited; n 0 removes them. A name listed twice: the last wins. Not for "*". -EINVAL (a bad
+ * value, "*"), -ENOSPC (too many names), -ENOMEM; nothing changes on error. Lowering a limit
+ * below what the role holds takes nothing back: it gets no more of that name until it is below
+ * again.
+ */
+int allocator_role_set_limits(struct allocator *a, const char *role,
+			      const struct allocator_limit *limits, size_t n);
+
 /* ---- Recovery and allocation ------------------------------------------------------------- */
 
 /*

@@ -124,21 +124,33 @@ static int offer_for(struct allocator *a, const struct client *c, const struct a
 	const struct role *r = c->role;
 	struct res_builder *b = &a->b2;
 	bool helps = false, cut = false;
+	int64_t taken[ALLOCATOR_NAMES_MAX]; /* per limited name: what this offer holds so far */
 	int rv = 0;
 
 	*x = NULL;
-	if (fr->reserved == 0 && !a->quota_owed) {
+	if (fr->reserved == 0 && !a->quota_owed && r->limited == 0) {
 		/* Everything is unreserved and no quota is owed: the whole of it (pooled, so
 		 * allocatable). */
 		*x = allocator_res_ref(fr);
 		return 0;
 	}
 	alloc_res_builder_reset(b);
+	if (r->limited != 0)
+		memset(taken, 0, sizeof(taken));
 	for (uint32_t i = 0; rv == 0 && i < fr->n; i++) {
 		struct res_entry e = fr->e[i];
 
 		if (e.role != 0 && e.role != r->id)
 			continue;
+		if (e.type == RES_SCALAR && (r->limited >> e.name & 1) != 0) {
+			int64_t room = r->limit[e.name] - r->alloc[e.name] - taken[e.name];
+
+			if (room < e.scalar)
+				e.scalar = room > 0 ? room : 0;
+			if (e.scalar == 0)
+				continue;
+			taken[e.name] += e.scalar;
+		}
 		if (e.role == 0 && e.type == RES_SCALAR) {
 			int64_t lim = limit(a, r, e.name, stage);
 

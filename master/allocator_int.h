@@ -96,6 +96,8 @@ struct role {
 	bool has_quota;				/* guarantee[] is set */
 	bool in_stage;				/* cycle scratch: in the stage's role heap */
 	int64_t guarantee[ALLOCATOR_NAMES_MAX]; /* quota guarantee per name (scalars) */
+	uint64_t limited;			/* bit k: scalar name k has a quota limit */
+	int64_t limit[ALLOCATOR_NAMES_MAX];	/* that limit (reserved and unreserved) */
 	int64_t alloc[ALLOCATOR_NAMES_MAX];	/* allocated to its clients, per scalar name */
 	int64_t resv_free[ALLOCATOR_NAMES_MAX]; /* free scalars reserved to it, all agents */
 	int64_t unsat[ALLOCATOR_NAMES_MAX];	/* guarantee not yet met (refreshed per cycle) */

@@ -239,7 +239,8 @@ int master_config_parse(int argc, char **argv, struct master_config *out, FILE *
 	     .min = "1", .max = "4294967295"},
 	    {"weights", KEEL_FLAG_STRING, &v.weights, NULL,
 	     "Role weights for the fair sharing of resources between roles, as "
-	     "role1=weight1,role2=weight2 (each weight > 0; roles not listed weigh 1)."},
+	     "role1=weight1,role2=weight2 (each weight > 0; roles not listed weigh 1). A "
+	     "weight set with UPDATE_WEIGHTS (kept in the registry) wins over this one."},
 	    {"log_auto_initialize", KEEL_FLAG_BOOL, &v.log_auto_initialize, "true",
 	     "Initialise the replicated log automatically when every replica is empty."},
 	};

@@ -12,6 +12,7 @@
 #include "http_api_call.h"
 #include "master_int.h"
 #include "operator_stream.h"
+#include "quota.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/http_server.h"
@@ -35,6 +36,7 @@ struct master_api {
 	struct keel_hmap marking; /* agent ID -> struct api_gone, the same ones */
 	uint64_t marked_gone;	  /* agents marked gone and made durable */
 	struct keel_buf scratch;  /* render buffer kept between requests (warm pages) */
+	struct master_quota *q;	  /* quota and weight calls (master/quota.h) */
 };
 
 struct keel_buf *master_api_scratch(struct master *m)
@@ -347,6 +349,8 @@ static void on_api(struct keel_http_req *req, void *arg)
 		master_api_get_roles(m, req, protobuf);
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS) {
 		master_api_get_weights(m, req, protobuf);
+	} else if (master_quota_handles(call->type)) {
+		master_quota_call(api->q, req, call, protobuf);
 	} else if (master_api_reply_supported(call->type)) {
 		struct master_api_reply r;
 		char errmsg[KEEL_ERRMSG_SIZE];
@@ -374,12 +378,14 @@ int master_api_start(struct master *m, char *errmsg)
 	m->api = keel_xcalloc(1, sizeof(*m->api));
 	m->api->m = m;
 	m->api->scratch = (struct keel_buf)KEEL_BUF_INIT;
+	m->api->q = master_quota_new(m);
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(paths); i++) {
 		rv = keel_http_server_route(m->server, KEEL_HTTP_POST, paths[i], on_api, m->api);
 		if (rv < 0)
 			return keel_errf(errmsg, rv, "cannot route %s", paths[i]);
 	}
 	if ((rv = master_state_routes(m, errmsg)) < 0 ||
+	    (rv = master_roles_routes(m, errmsg)) < 0 ||
 	    (rv = master_metrics_routes(m, errmsg)) < 0)
 		return rv;
 	return 0;
@@ -400,6 +406,7 @@ void master_api_free(struct master *m)
 	}
 	keel_hmap_free(&api->marking);
 	keel_buf_free(&api->scratch);
+	master_quota_free(api->q);
 	keel_free(api);
 	m->api = NULL;
 }

@@ -19,7 +19,8 @@
  *   POST /api/v1            the v1 operator API, leader only (master_http_gate: 307 or 503
  *                           elsewhere). GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS,
  *                           GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS,
- *                           GET_STATE, GET_ROLES, GET_WEIGHTS, MARK_AGENT_GONE; every other
+ *                           GET_STATE, GET_ROLES, GET_WEIGHTS, MARK_AGENT_GONE, and the
+ *                           quota and weight calls (master/quota.h); every other
  *                           type 501.
  *   GET  /state, /state.json  Mesos's /state JSON, on every master (its own view).
  *   GET  /flags, /version   Mesos's /flags and /version JSON, on every master.
@@ -93,10 +94,11 @@ void master_api_answer_message(struct keel_http_req *req, bool protobuf,
 
 /*
  * GET_ROLES and GET_WEIGHTS (http_api_roles.c), answered at once. GET_ROLES lists every role
- * that has a --weights entry, a framework subscribed to it, or resources allocated to it
- * (tasks and outstanding offers), sorted by name, each with its weight (1 by default), its
- * frameworks and those resources; O(frameworks + offers + tasks). GET_WEIGHTS lists the
- * --weights in their order.
+ * that has a weight (--weights or the registry's), a quota, a framework subscribed to it, or
+ * resources allocated to it (tasks and outstanding offers), sorted by name, each with its
+ * weight (the registry's, else --weights', else 1), its frameworks and those resources;
+ * O(frameworks + offers + tasks). GET_WEIGHTS lists the --weights in their order (the
+ * registry's value where it has one), then the registry's other weights by role.
  */
 void master_api_get_roles(struct master *m, struct keel_http_req *req, bool protobuf);
 void master_api_get_weights(struct master *m, struct keel_http_req *req, bool protobuf);
@@ -183,8 +185,10 @@ void master_api_framework_fill(const struct master_framework *fw,
 /* True for the call types master_api_reply_build answers. */
 bool master_api_reply_supported(Mesos__V1__Master__Call__Type type);
 
-/* Routes of http_state.c and http_metrics.c (called by master_api_start). */
+/* Routes of http_state.c, http_metrics.c and http_api_roles.c (GET /roles: Mesos's roles JSON
+ * with each role's quota, leader only) (called by master_api_start). */
 int master_state_routes(struct master *m, char *errmsg);
+int master_roles_routes(struct master *m, char *errmsg);
 int master_metrics_routes(struct master *m, char *errmsg);
 
 #endif

@@ -97,5 +97,13 @@ const char *master_api_call_invalid(const Mesos__V1__Master__Call *call)
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__REACTIVATE_AGENT &&
 	    call->reactivate_agent == NULL)
 		return "Expecting 'reactivate_agent' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__UPDATE_WEIGHTS && !call->update_weights)
+		return "Expecting 'update_weights' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__UPDATE_QUOTA && !call->update_quota)
+		return "Expecting 'update_quota' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__SET_QUOTA && !call->set_quota)
+		return "Expecting 'set_quota' to be present";
+	if (call->type == MESOS__V1__MASTER__CALL__TYPE__REMOVE_QUOTA && !call->remove_quota)
+		return "Expecting 'remove_quota' to be present";
 	return NULL;
 }

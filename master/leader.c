@@ -9,6 +9,7 @@
 
 #include "coord/coord.h"
 #include "master_int.h"
+#include "quota.h"
 #include "registrar.h"
 #include "runtime/alloc.h"
 #include "runtime/buf.h"
@@ -109,7 +110,7 @@ static void on_recovered(struct registrar *r, int status, void *arg)
 	if (!master_leading(m))
 		return; /* lost while recovering: failed */
 	m->recovered_ms = now - m->elected_mono_ms;
-	if (master_liveness_start(m, errmsg) < 0) {
+	if (master_liveness_start(m, errmsg) < 0 || master_quota_recover(m, errmsg) < 0) {
 		master_fail(m, "%s", errmsg);
 		return;
 	}

@@ -475,6 +475,12 @@ int master_offers_suppress(struct master *m, struct master_framework *fw, char *
 	return roles_call(m, fw, roles, n, false, errmsg);
 }
 
+void master_offers_kick(struct master *m)
+{
+	if (m->offers != NULL)
+		kick(m->offers);
+}
+
 /* --- Life --- */
 
 /* master_weights_parse's callback: the --weights go to the allocator. */

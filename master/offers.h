@@ -72,6 +72,9 @@ int master_offers_revive(struct master *m, struct master_framework *fw, char *co
 int master_offers_suppress(struct master *m, struct master_framework *fw, char *const *roles,
 			   size_t n, char *errmsg);
 
+/* Runs an allocation cycle soon (a role's weight or quota changed: master/quota.c). */
+void master_offers_kick(struct master *m);
+
 /* The outstanding offer with this ID, or NULL. */
 struct master_offer *master_offer_find(const struct master *m, const char *id);
 /* Sends RESCIND for the offer, gives its resources back (no filter) and frees it. */

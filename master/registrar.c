@@ -664,6 +664,17 @@ int registrar_queue_internal(struct registrar *r, const Keel__Registry__Operatio
 	return registrar_enqueue(r, op, NULL, NULL, NULL, REGISTRAR_AGENT_UNKNOWN, cb, arg);
 }
 
+int registrar_queue(struct registrar *r, const Keel__Registry__Operation *msg, registrar_done_cb cb,
+		    void *arg)
+{
+	struct registrar_op *op;
+	int rv;
+
+	if ((rv = registrar_ready(r)) < 0 || (rv = registrar_op_new(msg, &op, r->errmsg)) < 0)
+		return rv;
+	return registrar_enqueue(r, op, NULL, NULL, NULL, REGISTRAR_AGENT_UNKNOWN, cb, arg);
+}
+
 /*
  * The state an ID will have once everything queued is applied. -EBUSY when an
  * operation on it is queued (a pending entry left by a queued prune does not

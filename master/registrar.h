@@ -156,6 +156,26 @@ int registrar_update_framework(struct registrar *r, const Mesos__V1__FrameworkIn
 int registrar_remove_framework(struct registrar *r, const char *framework_id, registrar_done_cb cb,
 			       void *arg);
 
+/*
+ * Operators' role settings (registrar_roles.c), validated by the caller (master/quota.c); no
+ * per-ID serialisation: operations apply in queue order. UpdateWeights sets the weights given
+ * (others stay); UpdateQuota replaces a role's quota; RemoveQuota drops it (a no-op when there
+ * is none). -EINVAL (no role, a weight not > 0, no weights), -EAGAIN, -ESHUTDOWN, -ENOMEM.
+ */
+int registrar_update_weights(struct registrar *r, Keel__Registry__Weight *const *weights, size_t n,
+			     registrar_done_cb cb, void *arg);
+int registrar_update_quota(struct registrar *r, const Keel__Registry__Quota *quota,
+			   registrar_done_cb cb, void *arg);
+int registrar_remove_quota(struct registrar *r, const char *role, registrar_done_cb cb, void *arg);
+/* The durable weight or quota of a role, or NULL; valid until the next loop turn. */
+const Keel__Registry__Weight *registrar_weight(const struct registrar *r, const char *role);
+const Keel__Registry__Quota *registrar_quota(const struct registrar *r, const char *role);
+/* Calls fn for every durable weight / quota (any order) until it returns false. */
+void registrar_foreach_weight(const struct registrar *r,
+			      bool (*fn)(const Keel__Registry__Weight *w, void *arg), void *arg);
+void registrar_foreach_quota(const struct registrar *r,
+			     bool (*fn)(const Keel__Registry__Quota *q, void *arg), void *arg);
+
 /* Lookups in the durable registry; pointers valid until the next loop turn. */
 enum registrar_agent_state {
 	REGISTRAR_AGENT_UNKNOWN = 0,	 /* never admitted, or removed, or pruned */

@@ -78,7 +78,8 @@ const struct keel_hmap *registry_agent_map(const struct registry *g,
  * -EINVAL when the operation does not fit the registry (admitting an ID that
  * exists, moving an agent that is not in the state the operation expects, a
  * missing ID...), with nothing changed; -ENOMEM with nothing changed. Prune
- * is lenient: IDs not present are skipped.
+ * is lenient: IDs not present are skipped; so is RemoveQuota of a role without
+ * quota (two operators' changes may cross).
  */
 int registry_apply(struct registry *g, Keel__Registry__Operation *op, char *errmsg);
 
@@ -262,6 +263,10 @@ int registrar_op_new(const Keel__Registry__Operation *msg, struct registrar_op *
 void registrar_op_free(struct registrar_op *op);
 int registrar_queue_internal(struct registrar *r, const Keel__Registry__Operation *msg,
 			     registrar_done_cb cb, void *arg);
+/* Queues an operator's operation on no agent or framework (weights, quota): counted, no
+ * pending entry. -EAGAIN, -ESHUTDOWN, -EINVAL (does not pack), -ENOMEM. */
+int registrar_queue(struct registrar *r, const Keel__Registry__Operation *msg, registrar_done_cb cb,
+		    void *arg);
 
 /* registrar_prune.c: the Prune operation closing a batch, or *out NULL when nothing goes. */
 int registrar_prune_plan(struct registrar *r, const struct registrar_op *batch,

@@ -562,7 +562,7 @@ static int apply_remove_quota(struct registry *g, const char *role, char *errmsg
 		return keel_errf(errmsg, -EINVAL, "remove quota: no role");
 	q = keel_hmap_del(&g->quotas, role);
 	if (q == NULL)
-		return keel_errf(errmsg, -EINVAL, "remove quota: no quota for role %s", role);
+		return 0; /* lenient: another change removed it first */
 	g->size -= pb_field_size(pb_size(q));
 	pb_free(q);
 	return 0;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Integration: 3 masters on ZooKeeper or etcd with N emulated agents; SIGKILL the leader K times in a row: every agent re-registers with its ID, nothing admitted is lost.
+# Integration: 3 masters on ZooKeeper or etcd with N emulated agents; SIGKILL the leader K times in a row: every agent re-registers with its ID, nothing admitted is lost, and the quota and weights set on the first leader are on every new one.
 #
 # Usage: it_failover.sh BUILD_DIR zk|etcd [AGENTS] [KILLS]
 # Each round: find the leader, SIGKILL it, wait until the emulator has re-registered every agent
@@ -81,6 +81,25 @@ curl -sf "http://127.0.0.1:$EMU_PORT/emu/ids" | cut -d' ' -f1,2 | sort >"$WORK/i
 [ "$(wc -l <"$WORK/ids0")" -eq "$AGENTS" ] || fail "expected $AGENTS agent IDs"
 log "$AGENTS agents registered: $(grep 'emu: wave' "$WORK/emu.out" | tail -n 1)"
 
+# Quota and weights set on the first leader must be on every new one (they are in the registry).
+api() { # api INDEX JSON: POSTs JSON to /api/v1 of the master at index INDEX; the answer on stdout
+	curl -sf -m 10 -H 'Content-Type: application/json' -d "$2" \
+		"$(sed -n "${1}p" <("$CLUSTER" masters "$WORK"))/api/v1"
+}
+quota_weights_kept() { # quota_weights_kept INDEX: that master's GET_QUOTA and GET_WEIGHTS show them
+	api "$1" '{"type":"GET_QUOTA"}' | python3 -c "import json,sys
+c = json.load(sys.stdin)['get_quota']['status']['configs'][0]
+sys.exit(0 if c['role'] == 'dev' and c['guarantees']['cpus']['value'] == 2 and c['limits']['cpus']['value'] == 8 else 1)" &&
+		api "$1" '{"type":"GET_WEIGHTS"}' | python3 -c "import json,sys
+sys.exit(0 if {'role': 'dev', 'weight': 2.5} in json.load(sys.stdin)['get_weights']['weight_infos'] else 1)"
+}
+L=$("$CLUSTER" leader "$WORK") || fail "no leader for the quota"
+api "$L" '{"type":"UPDATE_QUOTA","update_quota":{"force":true,"quota_configs":[{"role":"dev","guarantees":{"cpus":{"value":2}},"limits":{"cpus":{"value":8}}}]}}' >/dev/null ||
+	fail "UPDATE_QUOTA failed"
+api "$L" '{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"dev","weight":2.5}]}}' >/dev/null ||
+	fail "UPDATE_WEIGHTS failed"
+quota_weights_kept "$L" || fail "the leader does not show the quota and weights it was given"
+
 for k in $(seq 1 "$KILLS"); do
 	L=$("$CLUSTER" leader "$WORK") || fail "round $k: no leader"
 	EPOCH=$(emu_field leader_epoch)
@@ -96,6 +115,7 @@ for k in $(seq 1 "$KILLS"); do
 	[ "$NL" != "$L" ] || fail "round $k: the killed master leads"
 	N=$(registry_agents "$NL") || fail "round $k: cannot read /state of master $NL"
 	[ "$N" -eq "$AGENTS" ] || fail "round $k: the new leader knows $N agents, not $AGENTS"
+	quota_weights_kept "$NL" || fail "round $k: the new leader lost the quota or the weights"
 	"$CLUSTER" start "$WORK" "$L"
 done
 

@@ -1001,3 +1001,88 @@ TEST(out_of_memory_at_every_allocation)
 	}
 	TH_CONTEXT(NULL);
 }
+
+/* A quota limit caps what a role holds across agents, and a role at its limit gets nothing
+ * until it gives some back; other roles take the rest. */
+TEST(quota_limit_caps_a_role_across_agents)
+{
+	struct allocator *a = mk();
+	const struct allocator_limit l = {"cpus", 6};
+	const struct allocator_offer *o;
+	int64_t lcpus = 0, ocpus = 0;
+	const char *agent = NULL;
+	struct allocator_res *back = NULL;
+	size_t n;
+
+	ASSERT_OK(allocator_role_set_limits(a, "l", &l, 1));
+	fw(a, "fl", "l");
+	agents(a, 4, "cpus:4");
+	n = cycle(a, 0, &o);
+	for (size_t i = 0; i < n; i++) {
+		int64_t c = allocator_res_scalar(a, o[i].resources, "cpus", NULL);
+		ASSERT_STR_EQ(o[i].framework_id, "fl");
+		lcpus += c;
+		if (c == 4000) {
+			agent = o[i].agent_id;
+			back = allocator_res_ref(o[i].resources);
+		}
+	}
+	/* 6 of the 16 cpus: one whole agent and 2 of another. */
+	ASSERT_INT_EQ(lcpus, 6000);
+	ASSERT_TRUE(agent != NULL);
+	ASSERT_OK(allocator_check(a));
+	/* At its limit it is offered nothing more, though 10 cpus are free. */
+	ASSERT_UINT_EQ(cycle(a, 1000, &o), 0);
+	/* Another role takes the rest. */
+	fw(a, "fo", "o");
+	n = cycle(a, 2000, &o);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_STR_EQ(o[i].framework_id, "fo");
+		ocpus += allocator_res_scalar(a, o[i].resources, "cpus", NULL);
+	}
+	ASSERT_INT_EQ(ocpus, 10000);
+	/* l gives a whole agent back: below its limit again, and with the lower share (2/16
+	 * against 10/16), it gets that agent back, all 4 (room 4). */
+	ASSERT_OK(allocator_recover(a, agent, "fl", "l", back, 0, 3000));
+	allocator_res_unref(back);
+	n = cycle(a, 4000, &o);
+	ASSERT_UINT_EQ(n, 1);
+	ASSERT_STR_EQ(o[0].framework_id, "fl");
+	ASSERT_INT_EQ(allocator_res_scalar(a, o[0].resources, "cpus", NULL), 4000);
+	ASSERT_OK(allocator_check(a));
+	/* Removing the limit: nothing new is free, nothing is offered. */
+	ASSERT_OK(allocator_role_set_limits(a, "l", NULL, 0));
+	ASSERT_UINT_EQ(cycle(a, 5000, &o), 0);
+	allocator_free(a);
+}
+
+/* A limit of 0 on a name keeps it out of the role's offers entirely (other names are offered);
+ * limits are refused for "*", for bad values, and past the name table. */
+TEST(quota_limit_zero_and_invalid)
+{
+	struct allocator *a = mk();
+	const struct allocator_limit z[] = {{"cpus", 0}, {"gpus", 0}};
+	const struct allocator_limit neg = {"cpus", -1}, nan_ = {"cpus", NAN}, big = {"cpus", 2e9};
+	const struct allocator_limit noname = {"", 1};
+	const struct allocator_offer *o;
+	size_t n;
+
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "*", z, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &neg, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &nan_, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &big, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", &noname, 1), -EINVAL);
+	ASSERT_INT_EQ(allocator_role_set_limits(a, "l", z, ALLOCATOR_NAMES_MAX + 1), -ENOSPC);
+	ASSERT_OK(allocator_role_set_limits(a, "l", z, 2));
+	fw(a, "fl", "l");
+	agents(a, 2, "cpus:4;mem:1024");
+	n = cycle(a, 0, &o);
+	/* No cpus at all; memory is not limited: both agents' memory is offered. */
+	ASSERT_UINT_EQ(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_INT_EQ(allocator_res_scalar(a, o[i].resources, "cpus", NULL), 0);
+		ASSERT_INT_EQ(allocator_res_scalar(a, o[i].resources, "mem", NULL), 1024000);
+	}
+	ASSERT_OK(allocator_check(a));
+	allocator_free(a);
+}

@@ -428,8 +428,8 @@ TEST(api_other_calls_get_501)
 	static const char *const calls[] = {
 	    "{\"type\":\"UNKNOWN\"}",
 	    "{\"type\":\"GET_LOGGING_LEVEL\"}",
-	    "{\"type\":\"GET_QUOTA\"}",
-	    "{\"type\":\"SET_QUOTA\"}",
+	    "{\"type\":\"GET_MAINTENANCE_STATUS\"}",
+	    "{\"type\":\"GET_MAINTENANCE_SCHEDULE\"}",
 	    "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"f\"}}}",
 	};
 	struct fx f;

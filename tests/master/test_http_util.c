@@ -267,3 +267,34 @@ double metric(json_t *snap, const char *name)
 		th_fail(__FILE__, __LINE__, "metric %s missing", name);
 	return json_number_value(v);
 }
+
+json_t *hjson_at(json_t *j, const char *path)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k != NULL && j != NULL;
+	     k = strtok_r(NULL, ".", &save))
+		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
+	if (j == NULL)
+		th_fail(__FILE__, __LINE__, "%s: missing", path);
+	return j;
+}
+
+const char *hjson_str(json_t *j, const char *path)
+{
+	json_t *v = hjson_at(j, path);
+
+	if (!json_is_string(v))
+		th_fail(__FILE__, __LINE__, "%s: not a string", path);
+	return json_string_value(v);
+}
+
+double hjson_num(json_t *j, const char *path)
+{
+	json_t *v = hjson_at(j, path);
+
+	if (!json_is_number(v))
+		th_fail(__FILE__, __LINE__, "%s: not a number", path);
+	return json_number_value(v);
+}

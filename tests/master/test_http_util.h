@@ -68,6 +68,14 @@ char *register_agent_info(struct fx *f, struct master *m, const char *host,
 /* Packs that agent's AgentInfo (no ID) into a new heap message (keel_pbjson_free). */
 Mesos__V1__AgentInfo *rich_agent_info(const char *host);
 
+/*
+ * The member at a dotted path ("get_quota.status.configs.0.role": numbers index arrays);
+ * fails the test when missing. hjson_str and hjson_num also fail on another type.
+ */
+json_t *hjson_at(json_t *j, const char *path);
+const char *hjson_str(json_t *j, const char *path);
+double hjson_num(json_t *j, const char *path);
+
 /* The value of a metric in a /metrics/snapshot object; asserts it is there. */
 double metric(json_t *snap, const char *name);
 
