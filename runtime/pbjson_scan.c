@@ -162,23 +162,7 @@ size_t pbjson_str_decode(const char *raw, size_t rawlen, char *dst)
 		i += plain;
 		if (i >= rawlen)
 			break;
-		switch (raw[i + 1]) {
-		case 'b':
-			dst[n++] = '\b';
-			break;
-		case 'f':
-			dst[n++] = '\f';
-			break;
-		case 'n':
-			dst[n++] = '\n';
-			break;
-		case 'r':
-			dst[n++] = '\r';
-			break;
-		case 't':
-			dst[n++] = '\t';
-			break;
-		case 'u':
+		if (raw[i + 1] == 'u') {
 			cp = (uint32_t)sc_hex4(raw + i + 2);
 			if (cp >= 0xd800 && cp <= 0xdbff) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) +
@@ -187,10 +171,12 @@ size_t pbjson_str_decode(const char *raw, size_t rawlen, char *dst)
 			}
 			n += sc_put_utf8(dst + n, cp);
 			i += 4;
-			break;
-		default: /* '"', '\\', '/' */
-			dst[n++] = raw[i + 1];
-			break;
+		} else {
+			/* \", \\ and \/ stand for themselves; \b and the rest map. */
+			const char *from = "bfnrt", *to = "\b\f\n\r\t",
+				   *k = strchr(from, raw[i + 1]);
+
+			dst[n++] = k != NULL ? to[k - from] : raw[i + 1];
 		}
 		i += 2;
 	}
