@@ -420,8 +420,12 @@ static bool sc_keys_unique(struct sc *c, size_t from)
 
 static bool sc_value(struct sc *c);
 
-/* Records a new box for the container at c->i; returns its index or SIZE_MAX. */
-static size_t sc_box_open(struct sc *c)
+/*
+ * Records a new box for the container whose opening bracket is at c->i, in *box, and moves
+ * past the bracket and any whitespace; true when the closing bracket `close` follows at once
+ * (then moved past too: the container is empty). False with c->err set when out of memory.
+ */
+static bool sc_box_open(struct sc *c, char close, size_t *box, bool *empty)
 {
 	struct pbjson_scan *o = c->out;
 
@@ -430,26 +434,36 @@ static size_t sc_box_open(struct sc *c)
 		struct pbjson_box *b = keel_realloc(o->boxes, cap * sizeof(*b));
 
 		if (b == NULL)
-			return SIZE_MAX;
+			return sc_fail(c, c->i, "out of memory");
 		o->boxes = b;
 		o->cap = cap;
 	}
-	o->boxes[o->n].count = 0;
-	return o->n++;
+	*box = o->n++;
+	c->i++;
+	sc_ws(c);
+	*empty = c->i < c->len && c->s[c->i] == close;
+	if (*empty)
+		c->i++;
+	return true;
+}
+
+/* Completes the box of a container just read (c->i is past its closing bracket). */
+static void sc_box_close(struct sc *c, size_t box, size_t count)
+{
+	c->out->boxes[box].end = c->i;
+	c->out->boxes[box].count = count;
+	c->out->boxes[box].next = c->out->n;
 }
 
 static bool sc_object(struct sc *c)
 {
-	size_t box = sc_box_open(c), from = c->n_keys, count = 0, k;
+	size_t box, from = c->n_keys, count = 0, k;
+	bool empty;
 
-	if (box == SIZE_MAX)
-		return sc_fail(c, c->i, "out of memory");
-	c->i++;
-	sc_ws(c);
-	if (c->i < c->len && c->s[c->i] == '}') {
-		c->i++;
+	if (!sc_box_open(c, '}', &box, &empty))
+		return false;
+	if (empty)
 		goto done;
-	}
 	for (;;) {
 		struct sc_key *key;
 
@@ -497,23 +511,18 @@ static bool sc_object(struct sc *c)
 		return false;
 done:
 	c->n_keys = from;
-	c->out->boxes[box].end = c->i;
-	c->out->boxes[box].count = count;
-	c->out->boxes[box].next = c->out->n;
+	sc_box_close(c, box, count);
 	return true;
 }
 
 static bool sc_array(struct sc *c)
 {
-	size_t box = sc_box_open(c), count = 0;
+	size_t box, count = 0;
+	bool empty;
 
-	if (box == SIZE_MAX)
-		return sc_fail(c, c->i, "out of memory");
-	c->i++;
-	sc_ws(c);
-	if (c->i < c->len && c->s[c->i] == ']') {
-		c->i++;
-	} else {
+	if (!sc_box_open(c, ']', &box, &empty))
+		return false;
+	if (!empty) {
 		for (;;) {
 			if (!sc_value(c))
 				return false;
@@ -530,9 +539,7 @@ static bool sc_array(struct sc *c)
 			return sc_fail(c, c->i, "']' expected");
 		}
 	}
-	c->out->boxes[box].end = c->i;
-	c->out->boxes[box].count = count;
-	c->out->boxes[box].next = c->out->n;
+	sc_box_close(c, box, count);
 	return true;
 }
 
