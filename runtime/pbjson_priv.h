@@ -190,4 +190,38 @@ static inline void pbjson_list_add(struct pbjson_list *l, const struct pbjson_pa
 	l->len += (size_t)n;
 }
 
+/* One array or object of a JSON text, as pbjson_scan records them in document order. */
+struct pbjson_box {
+	size_t end;   /* offset just past its closing bracket */
+	size_t count; /* its elements or members */
+	size_t next;  /* index of the first box after it: skips the boxes inside it */
+};
+
+/* What pbjson_scan learnt about a valid text: its boxes, in document order. */
+struct pbjson_scan {
+	struct pbjson_box *boxes; /* owned, keel_malloc'd */
+	size_t n, cap;		  /* used and allocated entries */
+};
+
+/*
+ * Checks that json[0, len) is one JSON object or array and nothing else, with the rules (and
+ * error texts) of jansson's json_loadb with JSON_REJECT_DUPLICATES: valid UTF-8, no \u0000,
+ * no control characters in strings, integers within int64, reals that do not overflow, no
+ * duplicate keys, at most 2048 levels. Fills *out (free with pbjson_scan_free; on error it is
+ * left empty). Errors: -EINVAL "invalid JSON at line L column C: ...", -ENOMEM.
+ */
+int pbjson_scan(const char *json, size_t len, struct pbjson_scan *out, char *errmsg);
+
+void pbjson_scan_free(struct pbjson_scan *s);
+
+/*
+ * Decodes the body of a string that pbjson_scan accepted (raw[0, rawlen), between the quotes)
+ * into dst, which has room for rawlen bytes (decoding never grows it). No NUL is added.
+ * Returns the decoded length.
+ */
+size_t pbjson_str_decode(const char *raw, size_t rawlen, char *dst);
+
+/* strtod over s[0, n) (a JSON number token, not NUL-terminated). */
+double pbjson_strtod(const char *s, size_t n);
+
 #endif

@@ -1,4 +1,5 @@
-/* JSON -> protobuf: parses with jansson and fills any protobuf-c message through its descriptor. */
+/* JSON -> protobuf: checks the text (pbjson_scan), then fills any protobuf-c message through its
+ * descriptor in one pass over it, with no tree in between. */
 #include "pbjson.h"
 
 #include <errno.h>
@@ -10,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "alloc.h"
 #include "base64.h"
 #include "err.h"
@@ -22,11 +21,17 @@
 
 /* Reader state for one keel_pbjson_read call. */
 struct rd {
-	ProtobufCAllocator alloc;   /* keel_malloc-backed, as unpack would use */
-	char *errmsg;		    /* caller's message buffer, may be NULL */
-	struct pbjson_path path;    /* where the reader is, for messages */
-	struct pbjson_list missing; /* required fields not found so far */
-	unsigned depth;		    /* messages open, the top-level one is 1 */
+	ProtobufCAllocator alloc;	/* keel_malloc-backed, as unpack would use */
+	char *errmsg;			/* caller's message buffer, may be NULL */
+	struct pbjson_path path;	/* where the reader is, for messages */
+	struct pbjson_list missing;	/* required fields not found so far */
+	unsigned depth;			/* messages open, the top-level one is 1 */
+	const char *s;			/* the text, valid (pbjson_scan said so) */
+	size_t i;			/* the next byte to read */
+	const struct pbjson_box *boxes; /* its arrays and objects in document order */
+	size_t box;			/* the box of the next '{' or '[' to come */
+	char *scratch;			/* decoded strings that are not stored (keel_malloc'd) */
+	size_t scratch_cap;		/* its size */
 };
 
 static void *rd_pb_alloc(void *data, size_t size)
@@ -75,27 +80,6 @@ static int rd_err(struct rd *r, int rv, const char *fmt, ...)
 	return rv;
 }
 
-static const char *rd_json_type(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "?";
-}
-
 static const char *rd_type_name(ProtobufCType t)
 {
 	static const char *const names[] = {
@@ -111,11 +95,6 @@ static const char *rd_type_name(ProtobufCType t)
 	};
 
 	return (unsigned)t < KEEL_ARRAY_SIZE(names) && names[t] ? names[t] : "?";
-}
-
-static int rd_type_err(struct rd *r, const char *want, const json_t *v)
-{
-	return rd_err(r, -EINVAL, "expected %s, got %s", want, rd_json_type(v));
 }
 
 /* Up to 40 bytes of untrusted text for an error message, anything but printable ASCII as '?'. */
@@ -239,63 +218,6 @@ static int rd_int_string(struct rd *r, const ProtobufCFieldDescriptor *f, const 
 	return rd_store_int(r, f, neg, mag, dst);
 }
 
-/* Integer fields: JSON integers or numeric strings; fractions and exponents are errors. */
-static int rd_int(struct rd *r, const ProtobufCFieldDescriptor *f, const json_t *v, void *dst)
-{
-	json_int_t i;
-
-	if (json_is_string(v))
-		return rd_int_string(r, f, json_string_value(v), json_string_length(v), dst);
-	if (json_is_real(v))
-		return rd_err(r, -EINVAL, "expected an integer (%s), got %.17g",
-			      rd_type_name(f->type), json_real_value(v));
-	if (!json_is_integer(v))
-		return rd_type_err(r, "a number", v);
-	i = json_integer_value(v);
-	return rd_store_int(r, f, i < 0, i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i, dst);
-}
-
-/* float and double fields: numbers, numeric strings, "Infinity", "-Infinity", "NaN". */
-static int rd_real(struct rd *r, const ProtobufCFieldDescriptor *f, const json_t *v, void *dst)
-{
-	double d;
-
-	if (json_is_integer(v)) {
-		d = (double)json_integer_value(v);
-	} else if (json_is_real(v)) {
-		d = json_real_value(v);
-	} else if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		size_t n = json_string_length(v);
-
-		if (strcmp(s, "Infinity") == 0) {
-			d = INFINITY;
-		} else if (strcmp(s, "-Infinity") == 0) {
-			d = -INFINITY;
-		} else if (strcmp(s, "NaN") == 0) {
-			d = NAN;
-		} else {
-			if (!rd_is_number(s, n, false))
-				return rd_err(r, -EINVAL, "'%s' is not a number", rd_snip(s).s);
-			d = strtod(s, NULL);
-			if (isinf(d))
-				return rd_err(r, -EINVAL, "%s is out of range for double",
-					      rd_snip(s).s);
-		}
-	} else {
-		return rd_type_err(r, "a number", v);
-	}
-	if (f->type == PROTOBUF_C_TYPE_DOUBLE) {
-		*(double *)dst = d;
-		return 0;
-	}
-	/* Anything below FLT_MAX plus half an ulp rounds to a finite float. */
-	if (isfinite(d) && fabs(d) >= 0x1.ffffffp127)
-		return rd_err(r, -EINVAL, "%g is out of range for float", d);
-	*(float *)dst = (float)d;
-	return 0;
-}
-
 /* A copy of s[0, n) with a NUL, from the message allocator. */
 static char *rd_strdup(struct rd *r, const char *s, size_t n)
 {
@@ -306,125 +228,6 @@ static char *rd_strdup(struct rd *r, const char *s, size_t n)
 		p[n] = '\0';
 	}
 	return p;
-}
-
-static int rd_message(struct rd *r, const ProtobufCMessageDescriptor *d, const json_t *obj,
-		      ProtobufCMessage *m);
-
-/*
- * Reads one value of field f into dst (the member or an array slot). Sets *stored when it
- * stored something; an unknown enum name in a non-required field stores nothing and is not an
- * error. A message is stored (and *count bumped, if given) before it is filled, so that on
- * error its owner frees it with whatever it holds.
- */
-static int rd_value(struct rd *r, const ProtobufCFieldDescriptor *f, const json_t *v, void *dst,
-		    size_t *count, bool *stored)
-{
-	*stored = false;
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessageDescriptor *d = f->descriptor;
-		ProtobufCMessage *sub;
-
-		if (!json_is_object(v))
-			return rd_type_err(r, "an object", v);
-		sub = r->alloc.alloc(NULL, d->sizeof_message);
-		if (sub == NULL)
-			return -ENOMEM;
-		d->message_init(sub);
-		*(ProtobufCMessage **)dst = sub;
-		*stored = true;
-		if (count != NULL)
-			(*count)++;
-		return rd_message(r, d, v, sub);
-	}
-	case PROTOBUF_C_TYPE_STRING: {
-		char *s;
-
-		if (!json_is_string(v))
-			return rd_type_err(r, "a string", v);
-		s = rd_strdup(r, json_string_value(v), json_string_length(v));
-		if (s == NULL)
-			return -ENOMEM;
-		*(char **)dst = s;
-		break;
-	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		ProtobufCBinaryData bd = {0, NULL};
-		size_t n, max;
-		int rv;
-
-		if (!json_is_string(v))
-			return rd_type_err(r, "a base64 string", v);
-		n = json_string_length(v);
-		max = keel_base64_decoded_max(n);
-		if (max > 0) {
-			bd.data = r->alloc.alloc(NULL, max);
-			if (bd.data == NULL)
-				return -ENOMEM;
-		}
-		rv = keel_base64_decode(bd.data, &bd.len, json_string_value(v), n, r->errmsg);
-		if (rv < 0) {
-			r->alloc.free(NULL, bd.data);
-			return r->path.len > 0 ? keel_errwrap(r->errmsg, rv, "%s", r->path.buf)
-					       : rv;
-		}
-		if (bd.len == 0) {
-			r->alloc.free(NULL, bd.data);
-			bd.data = NULL;
-		}
-		*(ProtobufCBinaryData *)dst = bd;
-		break;
-	}
-	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumValue *ev;
-
-		if (!json_is_string(v))
-			return rd_type_err(r, "an enum name (string)", v);
-		ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor,
-								  json_string_value(v));
-		if (ev == NULL) {
-			/* Mesos (proto2): dropped, unless the field is required. */
-			if (f->label == PROTOBUF_C_LABEL_REQUIRED)
-				return rd_err(
-				    r, -EINVAL, "'%s' is not a value of %s",
-				    rd_snip(json_string_value(v)).s,
-				    ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
-			return 0;
-		}
-		*(int *)dst = ev->value;
-		break;
-	}
-	case PROTOBUF_C_TYPE_BOOL:
-		/* Mesos also takes the strings "true" and "false". */
-		if (json_is_boolean(v)) {
-			*(protobuf_c_boolean *)dst = json_is_true(v);
-		} else if (json_is_string(v) && strcmp(json_string_value(v), "true") == 0) {
-			*(protobuf_c_boolean *)dst = 1;
-		} else if (json_is_string(v) && strcmp(json_string_value(v), "false") == 0) {
-			*(protobuf_c_boolean *)dst = 0;
-		} else {
-			return rd_type_err(r, "a boolean", v);
-		}
-		break;
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_DOUBLE: {
-		int rv = rd_real(r, f, v, dst);
-		if (rv < 0)
-			return rv;
-		break;
-	}
-	default: {
-		int rv = rd_int(r, f, v, dst);
-		if (rv < 0)
-			return rv;
-		break;
-	}
-	}
-	*stored = true;
-	if (count != NULL)
-		(*count)++;
-	return 0;
 }
 
 /* A map key (always a JSON string) into the entry's key field. */
@@ -453,34 +256,473 @@ static void rd_mark_has(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 		*(protobuf_c_boolean *)PBJ_MEMBER(m, f->quantifier_offset) = 1;
 }
 
+/* The JSON type of the value starting with byte c, for messages. */
+static const char *rd_json_type(char c)
+{
+	switch (c) {
+	case '{':
+		return "object";
+	case '[':
+		return "array";
+	case '"':
+		return "string";
+	case 't':
+	case 'f':
+		return "boolean";
+	case 'n':
+		return "null";
+	default:
+		return "number";
+	}
+}
+
+/* The first byte of the value at r->i. */
+static char rd_peek(const struct rd *r)
+{
+	return r->s[r->i];
+}
+
+static bool rd_is_number_start(char c)
+{
+	return c == '-' || (c >= '0' && c <= '9');
+}
+
+static int rd_type_err(struct rd *r, const char *want)
+{
+	return rd_err(r, -EINVAL, "expected %s, got %s", want, rd_json_type(rd_peek(r)));
+}
+
+static void rd_ws(struct rd *r)
+{
+	for (;;) {
+		char c = r->s[r->i];
+
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			return;
+		r->i++;
+	}
+}
+
+/* The body of the string at r->i (raw, escapes undecoded); leaves r->i after it. */
+static const char *rd_raw_string(struct rd *r, size_t *rawlen, bool *escaped)
+{
+	const char *start = r->s + r->i + 1, *p = start;
+
+	*escaped = false;
+	for (;;) {
+		p += strcspn(p, "\"\\");
+		if (*p == '"')
+			break;
+		*escaped = true;
+		p += 2; /* a backslash and the byte after it: \" does not end the string */
+	}
+	*rawlen = (size_t)(p - start);
+	r->i = (size_t)(p + 1 - r->s);
+	return start;
+}
+
+/* The decoded string at r->i in r->scratch, NUL-terminated (valid until the next string). */
+static int rd_string(struct rd *r, const char **out, size_t *len)
+{
+	size_t rawlen;
+	bool escaped;
+	const char *raw = rd_raw_string(r, &rawlen, &escaped);
+
+	if (rawlen + 1 > r->scratch_cap) {
+		size_t cap = rawlen + 1 > 64 ? rawlen + 1 : 64;
+		char *p = keel_realloc(r->scratch, cap);
+
+		if (p == NULL)
+			return -ENOMEM;
+		r->scratch = p;
+		r->scratch_cap = cap;
+	}
+	*len = escaped ? pbjson_str_decode(raw, rawlen, r->scratch) : rawlen;
+	if (!escaped)
+		memcpy(r->scratch, raw, rawlen);
+	r->scratch[*len] = '\0';
+	*out = r->scratch;
+	return 0;
+}
+
+/* The number token at r->i: its text and whether it is an integer; leaves r->i after it. */
+static const char *rd_number(struct rd *r, size_t *n, bool *integer)
+{
+	const char *start = r->s + r->i, *p = start;
+
+	*integer = true;
+	for (;; p++) {
+		if (*p == '.' || *p == 'e' || *p == 'E' || *p == '+')
+			*integer = false;
+		else if (*p != '-' && (*p < '0' || *p > '9'))
+			break;
+	}
+	*n = (size_t)(p - start);
+	r->i += *n;
+	return start;
+}
+
+/* Skips the value at r->i (and the boxes inside it). */
+static void rd_skip(struct rd *r)
+{
+	size_t n;
+	bool flag;
+
+	switch (rd_peek(r)) {
+	case '{':
+	case '[':
+		r->i = r->boxes[r->box].end;
+		r->box = r->boxes[r->box].next;
+		return;
+	case '"':
+		rd_raw_string(r, &n, &flag);
+		return;
+	case 't':
+	case 'n':
+		r->i += 4;
+		return;
+	case 'f':
+		r->i += 5;
+		return;
+	default:
+		rd_number(r, &n, &flag);
+		return;
+	}
+}
+
+/* Integer fields: JSON integers or numeric strings; fractions and exponents are errors. */
+static int rd_int(struct rd *r, const ProtobufCFieldDescriptor *f, void *dst)
+{
+	const char *tok;
+	size_t n, i;
+	bool integer, neg;
+	uint64_t mag = 0;
+	int rv;
+
+	if (rd_peek(r) == '"') {
+		rv = rd_string(r, &tok, &n);
+		return rv < 0 ? rv : rd_int_string(r, f, tok, n, dst);
+	}
+	if (!rd_is_number_start(rd_peek(r)))
+		return rd_type_err(r, "a number");
+	tok = rd_number(r, &n, &integer);
+	if (!integer)
+		return rd_err(r, -EINVAL, "expected an integer (%s), got %.17g",
+			      rd_type_name(f->type), pbjson_strtod(tok, n));
+	neg = tok[0] == '-';
+	/* pbjson_scan checked the syntax and that the value fits int64. */
+	for (i = neg; i < n; i++)
+		mag = mag * 10 + (unsigned)(tok[i] - '0');
+	return rd_store_int(r, f, neg && mag != 0, mag, dst);
+}
+
+/* float and double fields: numbers, numeric strings, "Infinity", "-Infinity", "NaN". */
+static int rd_real(struct rd *r, const ProtobufCFieldDescriptor *f, void *dst)
+{
+	const char *s;
+	size_t n;
+	bool integer;
+	double d;
+	int rv;
+
+	if (rd_is_number_start(rd_peek(r))) {
+		s = rd_number(r, &n, &integer);
+		if (integer) {
+			/* As an int64 first, as jansson stores it, then converted. */
+			bool neg = s[0] == '-';
+			uint64_t mag = 0;
+			size_t i;
+
+			for (i = neg; i < n; i++)
+				mag = mag * 10 + (unsigned)(s[i] - '0');
+			d = neg ? (double)(int64_t)((uint64_t)0 - mag) : (double)(int64_t)mag;
+		} else {
+			d = pbjson_strtod(s, n);
+		}
+	} else if (rd_peek(r) == '"') {
+		rv = rd_string(r, &s, &n);
+		if (rv < 0)
+			return rv;
+		if (strcmp(s, "Infinity") == 0) {
+			d = INFINITY;
+		} else if (strcmp(s, "-Infinity") == 0) {
+			d = -INFINITY;
+		} else if (strcmp(s, "NaN") == 0) {
+			d = NAN;
+		} else {
+			if (!rd_is_number(s, n, false))
+				return rd_err(r, -EINVAL, "'%s' is not a number", rd_snip(s).s);
+			d = strtod(s, NULL);
+			if (isinf(d))
+				return rd_err(r, -EINVAL, "%s is out of range for double",
+					      rd_snip(s).s);
+		}
+	} else {
+		return rd_type_err(r, "a number");
+	}
+	if (f->type == PROTOBUF_C_TYPE_DOUBLE) {
+		*(double *)dst = d;
+		return 0;
+	}
+	/* Anything below FLT_MAX plus half an ulp rounds to a finite float. */
+	if (isfinite(d) && fabs(d) >= 0x1.ffffffp127)
+		return rd_err(r, -EINVAL, "%g is out of range for float", d);
+	*(float *)dst = (float)d;
+	return 0;
+}
+
+/* The value of enum descriptor ed named s[0, n) (not NUL-terminated), or NULL. */
+static const ProtobufCEnumValue *rd_enum_by_name(const ProtobufCEnumDescriptor *ed, const char *s,
+						 size_t n)
+{
+	unsigned lo = 0, hi = ed->n_value_names;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const ProtobufCEnumValueIndex *v = &ed->values_by_name[mid];
+		int c = strncmp(v->name, s, n);
+
+		if (c == 0)
+			c = v->name[n] != '\0' ? 1 : 0;
+		if (c == 0)
+			return &ed->values[v->index];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The field of d named s[0, n) (not NUL-terminated, no NUL inside), or NULL. */
+static const ProtobufCFieldDescriptor *rd_field_by_name(const ProtobufCMessageDescriptor *d,
+							const char *s, size_t n)
+{
+	unsigned lo = 0, hi = d->n_fields;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const ProtobufCFieldDescriptor *f = &d->fields[d->fields_sorted_by_name[mid]];
+		int c = strncmp(f->name, s, n);
+
+		if (c == 0)
+			c = f->name[n] != '\0' ? 1 : 0;
+		if (c == 0)
+			return f;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int rd_message(struct rd *r, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m);
+
+/*
+ * Reads one value of field f (at r->i) into dst (the member or an array slot). Sets *stored
+ * when it stored something; an unknown enum name in a non-required field stores nothing and is
+ * not an error. A message is stored (and *count bumped, if given) before it is filled, so that
+ * on error its owner frees it with whatever it holds.
+ */
+static int rd_value(struct rd *r, const ProtobufCFieldDescriptor *f, void *dst, size_t *count,
+		    bool *stored)
+{
+	const char *s;
+	size_t n;
+	int rv;
+
+	*stored = false;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessageDescriptor *d = f->descriptor;
+		ProtobufCMessage *sub;
+
+		if (rd_peek(r) != '{')
+			return rd_type_err(r, "an object");
+		sub = r->alloc.alloc(NULL, d->sizeof_message);
+		if (sub == NULL)
+			return -ENOMEM;
+		d->message_init(sub);
+		*(ProtobufCMessage **)dst = sub;
+		*stored = true;
+		if (count != NULL)
+			(*count)++;
+		return rd_message(r, d, sub);
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		size_t rawlen;
+		bool escaped;
+		const char *raw;
+		char *p;
+
+		if (rd_peek(r) != '"')
+			return rd_type_err(r, "a string");
+		raw = rd_raw_string(r, &rawlen, &escaped);
+		p = r->alloc.alloc(NULL, rawlen + 1);
+		if (p == NULL)
+			return -ENOMEM;
+		if (escaped) {
+			n = pbjson_str_decode(raw, rawlen, p);
+		} else {
+			memcpy(p, raw, rawlen);
+			n = rawlen;
+		}
+		p[n] = '\0';
+		*(char **)dst = p;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData bd = {0, NULL};
+		size_t max;
+
+		if (rd_peek(r) != '"')
+			return rd_type_err(r, "a base64 string");
+		rv = rd_string(r, &s, &n);
+		if (rv < 0)
+			return rv;
+		max = keel_base64_decoded_max(n);
+		if (max > 0) {
+			bd.data = r->alloc.alloc(NULL, max);
+			if (bd.data == NULL)
+				return -ENOMEM;
+		}
+		rv = keel_base64_decode(bd.data, &bd.len, s, n, r->errmsg);
+		if (rv < 0) {
+			r->alloc.free(NULL, bd.data);
+			return r->path.len > 0 ? keel_errwrap(r->errmsg, rv, "%s", r->path.buf)
+					       : rv;
+		}
+		if (bd.len == 0) {
+			r->alloc.free(NULL, bd.data);
+			bd.data = NULL;
+		}
+		*(ProtobufCBinaryData *)dst = bd;
+		break;
+	}
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumValue *ev;
+		size_t rawlen;
+		bool escaped;
+		const char *raw;
+
+		if (rd_peek(r) != '"')
+			return rd_type_err(r, "an enum name (string)");
+		/* Enum names need no escapes: decode only when there are some. */
+		raw = rd_raw_string(r, &rawlen, &escaped);
+		if (escaped) {
+			r->i = (size_t)(raw - 1 - r->s);
+			rv = rd_string(r, &s, &n);
+			if (rv < 0)
+				return rv;
+			ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, s);
+		} else {
+			ev = rd_enum_by_name(f->descriptor, raw, rawlen);
+		}
+		if (ev == NULL) {
+			/* Mesos (proto2): dropped, unless the field is required. */
+			if (f->label == PROTOBUF_C_LABEL_REQUIRED) {
+				r->i = (size_t)(raw - 1 - r->s);
+				rv = rd_string(r, &s, &n);
+				if (rv < 0)
+					return rv;
+				return rd_err(
+				    r, -EINVAL, "'%s' is not a value of %s", rd_snip(s).s,
+				    ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+			}
+			return 0;
+		}
+		*(int *)dst = ev->value;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		/* Mesos also takes the strings "true" and "false". */
+		if (rd_peek(r) == 't' || rd_peek(r) == 'f') {
+			*(protobuf_c_boolean *)dst = rd_peek(r) == 't';
+			rd_skip(r);
+		} else if (rd_peek(r) == '"') {
+			rv = rd_string(r, &s, &n);
+			if (rv < 0)
+				return rv;
+			if (strcmp(s, "true") == 0)
+				*(protobuf_c_boolean *)dst = 1;
+			else if (strcmp(s, "false") == 0)
+				*(protobuf_c_boolean *)dst = 0;
+			else
+				return rd_err(r, -EINVAL, "expected a boolean, got string");
+		} else {
+			return rd_type_err(r, "a boolean");
+		}
+		break;
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		rv = rd_real(r, f, dst);
+		if (rv < 0)
+			return rv;
+		break;
+	default:
+		rv = rd_int(r, f, dst);
+		if (rv < 0)
+			return rv;
+		break;
+	}
+	*stored = true;
+	if (count != NULL)
+		(*count)++;
+	return 0;
+}
+
+/* After a member or element: skips the ',' (and whitespace); true at the closing bracket. */
+static bool rd_next(struct rd *r)
+{
+	rd_ws(r);
+	if (r->s[r->i] == ',') {
+		r->i++;
+		rd_ws(r);
+		return false;
+	}
+	r->i++; /* '}' or ']' */
+	return true;
+}
+
 /* A map field: a JSON object whose keys become entry keys. */
-static int rd_map(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-		  const json_t *obj)
+static int rd_map(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	const ProtobufCMessageDescriptor *ed = f->descriptor;
 	const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
 	size_t *np = PBJ_MEMBER(m, f->quantifier_offset);
 	ProtobufCMessage ***ap = PBJ_MEMBER(m, f->offset);
-	size_t n = json_object_size(obj), keylen, mark;
+	size_t n, keylen, mark;
 	const char *key;
-	json_t *v;
 	int rv;
 
-	if (!json_is_object(obj))
-		return rd_type_err(r, "an object (map)", obj);
-	if (n == 0)
+	if (rd_peek(r) != '{')
+		return rd_type_err(r, "an object (map)");
+	n = r->boxes[r->box++].count;
+	r->i++;
+	rd_ws(r);
+	if (n == 0) {
+		r->i++;
 		return 0;
+	}
 	*ap = r->alloc.alloc(NULL, n * sizeof(ProtobufCMessage *));
 	if (*ap == NULL)
 		return -ENOMEM;
 	*np = 0;
-	json_object_keylen_foreach((json_t *)obj, key, keylen, v)
-	{
+	do {
 		ProtobufCMessage *e;
 		bool stored;
 
-		if (json_is_null(v))
+		rv = rd_string(r, &key, &keylen);
+		if (rv < 0)
+			return rv;
+		rd_ws(r);
+		r->i++; /* ':' */
+		rd_ws(r);
+		if (rd_peek(r) == 'n') {
+			r->i += 4;
 			continue;
+		}
 		e = r->alloc.alloc(NULL, ed->sizeof_message);
 		if (e == NULL)
 			return -ENOMEM;
@@ -489,7 +731,7 @@ static int rd_map(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescrip
 		mark = pbjson_path_push_key(&r->path, key);
 		rv = rd_map_key(r, kf, key, keylen, PBJ_MEMBER(e, kf->offset));
 		if (rv == 0)
-			rv = rd_value(r, vf, v, PBJ_MEMBER(e, vf->offset), NULL, &stored);
+			rv = rd_value(r, vf, PBJ_MEMBER(e, vf->offset), NULL, &stored);
 		pbjson_path_pop(&r->path, mark);
 		if (rv < 0)
 			return rv;
@@ -501,7 +743,7 @@ static int rd_map(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescrip
 		}
 		rd_mark_has(e, kf);
 		rd_mark_has(e, vf);
-	}
+	} while (!rd_next(r));
 	if (*np == 0) {
 		r->alloc.free(NULL, *ap);
 		*ap = NULL;
@@ -510,37 +752,45 @@ static int rd_map(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescrip
 }
 
 /* A repeated field: an array (nulls skipped), or one bare value as a one-element list. */
-static int rd_repeated(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-		       const json_t *v)
+static int rd_repeated(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	size_t *np = PBJ_MEMBER(m, f->quantifier_offset);
 	char **ap = PBJ_MEMBER(m, f->offset);
 	size_t esz = pbjson_elt_size(f->type);
-	size_t n = json_is_array(v) ? json_array_size(v) : 1, i, mark;
-	bool stored;
+	bool array = rd_peek(r) == '[', stored;
+	size_t n = array ? r->boxes[r->box].count : 1, i, mark;
 	int rv;
 
-	if (n == 0)
+	if (n == 0) {
+		rd_skip(r);
 		return 0;
+	}
 	if (n > SIZE_MAX / esz)
 		return -ENOMEM;
 	*ap = r->alloc.alloc(NULL, n * esz);
 	if (*ap == NULL)
 		return -ENOMEM;
 	*np = 0;
+	if (array) {
+		r->box++;
+		r->i++;
+		rd_ws(r);
+	}
 	for (i = 0; i < n; i++) {
-		const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
-
-		if (json_is_null(e))
-			continue;
-		mark = json_is_array(v) ? pbjson_path_push_index(&r->path, i) : r->path.len;
-		if (json_is_array(e))
-			rv = rd_err(r, -EINVAL, "nested arrays are not supported");
-		else
-			rv = rd_value(r, f, e, *ap + *np * esz, np, &stored);
-		pbjson_path_pop(&r->path, mark);
-		if (rv < 0)
-			return rv;
+		if (rd_peek(r) == 'n') {
+			r->i += 4;
+		} else {
+			mark = array ? pbjson_path_push_index(&r->path, i) : r->path.len;
+			if (rd_peek(r) == '[')
+				rv = rd_err(r, -EINVAL, "nested arrays are not supported");
+			else
+				rv = rd_value(r, f, *ap + *np * esz, np, &stored);
+			pbjson_path_pop(&r->path, mark);
+			if (rv < 0)
+				return rv;
+		}
+		if (array)
+			rd_next(r);
 	}
 	if (*np == 0) {
 		r->alloc.free(NULL, *ap);
@@ -550,8 +800,7 @@ static int rd_repeated(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDe
 }
 
 /* One key of an object: a known field with a non-null value. Sets *set when it got a value. */
-static int rd_field(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-		    const json_t *v, bool *set)
+static int rd_field(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, bool *set)
 {
 	uint32_t *oneof_case = NULL;
 	int rv;
@@ -559,9 +808,9 @@ static int rd_field(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescr
 	*set = false;
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		*set = true;
-		return pbjson_field_is_map(f) ? rd_map(r, m, f, v) : rd_repeated(r, m, f, v);
+		return pbjson_field_is_map(f) ? rd_map(r, m, f) : rd_repeated(r, m, f);
 	}
-	if (json_is_array(v))
+	if (rd_peek(r) == '[')
 		return rd_err(r, -EINVAL, "expected a single %s, got array", rd_type_name(f->type));
 	if (pbjson_field_in_oneof(f)) {
 		oneof_case = PBJ_MEMBER(m, f->quantifier_offset);
@@ -574,7 +823,7 @@ static int rd_field(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescr
 		/* Selected before filling, so an error part-way frees what was stored. */
 		*oneof_case = f->id;
 	}
-	rv = rd_value(r, f, v, PBJ_MEMBER(m, f->offset), NULL, set);
+	rv = rd_value(r, f, PBJ_MEMBER(m, f->offset), NULL, set);
 	if (!*set && oneof_case != NULL)
 		*oneof_case = 0;
 	if (rv < 0)
@@ -584,41 +833,58 @@ static int rd_field(struct rd *r, ProtobufCMessage *m, const ProtobufCFieldDescr
 	return 0;
 }
 
-static int rd_message(struct rd *r, const ProtobufCMessageDescriptor *d, const json_t *obj,
-		      ProtobufCMessage *m)
+/* The object at r->i into m, of type d. */
+static int rd_message(struct rd *r, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m)
 {
 	uint64_t seen[RD_MAX_FIELDS / 64] = {0};
-	const char *key;
-	json_t *v;
 	unsigned i;
 	int rv = 0;
 
-	if (!json_is_object(obj))
-		return rd_type_err(r, "an object", obj);
+	if (rd_peek(r) != '{')
+		return rd_type_err(r, "an object");
 	if (d->n_fields > RD_MAX_FIELDS)
 		return rd_err(r, -EINVAL, "%s has more than %d fields", d->name, RD_MAX_FIELDS);
 	if (r->depth >= KEEL_PBJSON_MAX_DEPTH)
 		return rd_err(r, -EINVAL, "nested deeper than %d objects", KEEL_PBJSON_MAX_DEPTH);
 	r->depth++;
-	json_object_foreach((json_t *)obj, key, v)
-	{
-		const ProtobufCFieldDescriptor *f =
-		    protobuf_c_message_descriptor_get_field_by_name(d, key);
-		size_t mark;
-		bool set;
+	r->box++;
+	r->i++;
+	rd_ws(r);
+	if (r->s[r->i] == '}') {
+		r->i++;
+	} else {
+		do {
+			const ProtobufCFieldDescriptor *f;
+			const char *key;
+			size_t keylen, mark;
+			bool escaped, set;
 
-		/* Unknown keys are ignored and null means "not set", as in Mesos. */
-		if (f == NULL || json_is_null(v))
-			continue;
-		mark = pbjson_path_push(&r->path, f->name);
-		rv = rd_field(r, m, f, v, &set);
-		pbjson_path_pop(&r->path, mark);
-		if (rv < 0)
-			break;
-		if (set) {
-			i = (unsigned)(f - d->fields);
-			seen[i / 64] |= (uint64_t)1 << (i % 64);
-		}
+			key = rd_raw_string(r, &keylen, &escaped);
+			if (escaped) {
+				r->i = (size_t)(key - 1 - r->s);
+				rv = rd_string(r, &key, &keylen);
+				if (rv < 0)
+					break;
+			}
+			f = rd_field_by_name(d, key, keylen);
+			rd_ws(r);
+			r->i++; /* ':' */
+			rd_ws(r);
+			/* Unknown keys are ignored and null means "not set", as in Mesos. */
+			if (f == NULL || rd_peek(r) == 'n') {
+				rd_skip(r);
+				continue;
+			}
+			mark = pbjson_path_push(&r->path, f->name);
+			rv = rd_field(r, m, f, &set);
+			pbjson_path_pop(&r->path, mark);
+			if (rv < 0)
+				break;
+			if (set) {
+				i = (unsigned)(f - d->fields);
+				seen[i / 64] |= (uint64_t)1 << (i % 64);
+			}
+		} while (!rd_next(r));
 	}
 	r->depth--;
 	if (rv < 0)
@@ -633,32 +899,32 @@ static int rd_message(struct rd *r, const ProtobufCMessageDescriptor *d, const j
 int keel_pbjson_read(const ProtobufCMessageDescriptor *d, const char *json, size_t len,
 		     ProtobufCMessage **out, char *errmsg)
 {
+	struct pbjson_scan scan;
 	struct rd r;
-	json_error_t jerr;
-	json_t *root;
 	ProtobufCMessage *m;
 	int rv;
 
 	*out = NULL;
+	/* Checked whole first (syntax, UTF-8, duplicate keys): bad JSON fails as such, and the
+	 * second pass below can read the text without checking it. */
+	rv = pbjson_scan(json, len, &scan, errmsg);
+	if (rv < 0)
+		return rv;
 	memset(&r, 0, sizeof(r));
 	r.errmsg = errmsg;
+	r.s = json;
+	r.boxes = scan.boxes;
 	keel_pbjson_allocator_init(&r.alloc);
-	/* Duplicate keys are rejected: two values for one field are ambiguous (docs/codec.md). */
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		if (json_error_code(&jerr) == json_error_out_of_memory)
-			return keel_errf(errmsg, -ENOMEM, "parsing JSON: out of memory");
-		return keel_errf(errmsg, -EINVAL, "invalid JSON at line %d column %d: %s",
-				 jerr.line, jerr.column, jerr.text);
-	}
 	m = r.alloc.alloc(NULL, d->sizeof_message);
 	if (m == NULL) {
-		json_decref(root);
+		pbjson_scan_free(&scan);
 		return keel_errf(errmsg, -ENOMEM, "reading %s: out of memory", d->name);
 	}
 	d->message_init(m);
-	rv = rd_message(&r, d, root, m);
-	json_decref(root);
+	rd_ws(&r);
+	rv = rd_message(&r, d, m);
+	pbjson_scan_free(&scan);
+	keel_free(r.scratch);
 	if (rv == 0 && r.missing.count > 0)
 		rv = keel_errf(errmsg, -EINVAL, "missing required field%s: %s",
 			       r.missing.count > 1 ? "s" : "", r.missing.buf);

@@ -63,6 +63,14 @@ static int wr_real(struct keel_buf *b, double v, bool is_float)
 		return wr_lit(b, "\"NaN\"");
 	if (isinf(v))
 		return wr_lit(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+	/* Integral values below 1e15 (1e6 for floats; most resource scalars): the first
+	 * "%.Ng" tried prints their digits, no exponent, and reads back. */
+	if (fabs(v) < (is_float ? 1e6 : 1e15) && v == (double)(int64_t)v &&
+	    !(v == 0 && signbit(v))) {
+		int rv = wr_i64(b, (int64_t)v);
+
+		return rv < 0 ? rv : wr_lit(b, ".0");
+	}
 	for (; prec <= last; prec++) {
 		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 		if (is_float ? (float)strtod(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)

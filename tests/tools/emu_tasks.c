@@ -26,33 +26,37 @@ struct emu_update {
 
 /* One task. */
 struct emu_task {
-	struct emu_tasks *owner;	/* owner */
-	char *key;			/* "<framework>\x1f<task>" */
-	char *framework_id, *task_id;	/* IDs */
-	char *agent_id;			/* where it runs */
-	Mesos__V1__TaskState state;	/* newest state */
-	bool ended;			/* a terminal update is queued */
-	struct emu_update *head, *tail; /* updates not yet acknowledged, oldest first */
-	struct keel_timer *end_timer;	/* the configured end */
-	struct keel_timer *retry_timer; /* resends the head */
-	bool inflight;			/* the head is being posted */
-	bool dead;			/* done: freed when the post in flight completes */
-	Mesos__V1__Resource **res;	/* its resources (copies, for ReregisterAgent) */
-	size_t n_res;			/* how many */
-	Mesos__V1__Task msg;		/* its Task message (points into this struct) */
-	Mesos__V1__TaskID tid;		/* msg.task_id */
-	Mesos__V1__FrameworkID fid;	/* msg.framework_id */
-	Mesos__V1__AgentID aid;		/* msg.agent_id */
+	struct emu_tasks *owner;	    /* owner */
+	char *key;			    /* "<framework>\x1f<task>" */
+	char *framework_id, *task_id;	    /* IDs */
+	char *agent_id;			    /* where it runs */
+	Mesos__V1__TaskState state;	    /* newest state */
+	bool ended;			    /* a terminal update is queued */
+	struct emu_update *head, *tail;	    /* updates not yet acknowledged, oldest first */
+	struct keel_timer *end_timer;	    /* the configured end, NULL until it is started */
+	struct emu_task *rq_prev, *rq_next; /* the retry queue (tasks with a head sent) */
+	uint64_t rq_due;		    /* when the head is resent (keel_loop_now ms) */
+	bool rq_linked;			    /* in the retry queue */
+	bool inflight;			    /* the head is being posted */
+	bool dead;			    /* done: freed when the post in flight completes */
+	Mesos__V1__Resource **res;	    /* its resources (copies, for ReregisterAgent) */
+	size_t n_res;			    /* how many */
+	Mesos__V1__Task msg;		    /* its Task message (points into this struct) */
+	Mesos__V1__TaskID tid;		    /* msg.task_id */
+	Mesos__V1__FrameworkID fid;	    /* msg.framework_id */
+	Mesos__V1__AgentID aid;		    /* msg.agent_id */
 };
 
 struct emu_tasks {
-	struct keel_loop *loop;		 /* the loop */
-	struct emu_tasks_config cfg;	 /* configuration */
-	struct keel_hmap tasks;		 /* key -> struct emu_task */
-	struct keel_http_client *client; /* to the leader, or NULL */
-	uint64_t epoch;			 /* the leader's epoch, 0: none */
-	uint64_t uuid_seq;		 /* makes uuids unique */
-	uint64_t by_state[NSTATES];	 /* tasks by newest state (terminal ones stay counted) */
+	struct keel_loop *loop;		    /* the loop */
+	struct emu_tasks_config cfg;	    /* configuration */
+	struct keel_hmap tasks;		    /* key -> struct emu_task */
+	struct keel_http_client *client;    /* to the leader, or NULL */
+	struct keel_timer *retry;	    /* fires at the due time of the retry queue's head */
+	struct emu_task *rq_head, *rq_tail; /* retry queue, by due time (one retry interval) */
+	uint64_t epoch;			    /* the leader's epoch, 0: none */
+	uint64_t uuid_seq;		    /* makes uuids unique */
+	uint64_t by_state[NSTATES];	    /* tasks by newest state (terminal ones stay counted) */
 	uint64_t runs, kills, acks, shutdowns, stale, updates_sent, updates_acked, bad;
 };
 
@@ -74,8 +78,50 @@ static char *key_of(const char *fid, const char *tid)
 	return k;
 }
 
+/* Takes t out of the retry queue (its head was acknowledged, or it goes). */
+static void rq_unlink(struct emu_task *t)
+{
+	struct emu_tasks *et = t->owner;
+
+	if (!t->rq_linked)
+		return;
+	if (t->rq_prev)
+		t->rq_prev->rq_next = t->rq_next;
+	else
+		et->rq_head = t->rq_next;
+	if (t->rq_next)
+		t->rq_next->rq_prev = t->rq_prev;
+	else
+		et->rq_tail = t->rq_prev;
+	t->rq_prev = t->rq_next = NULL;
+	t->rq_linked = false;
+}
+
+/*
+ * (Re)queues t to resend its head one retry interval from now. Every task waits the same
+ * interval, so appending keeps the queue sorted by due time: one timer for all of them
+ * instead of a timer per task started and stopped with every update.
+ */
+static void rq_push(struct emu_task *t)
+{
+	struct emu_tasks *et = t->owner;
+
+	rq_unlink(t);
+	t->rq_due = keel_loop_now(et->loop) + et->cfg.retry_ms;
+	t->rq_prev = et->rq_tail;
+	if (et->rq_tail)
+		et->rq_tail->rq_next = t;
+	else
+		et->rq_head = t;
+	et->rq_tail = t;
+	t->rq_linked = true;
+	if (!keel_timer_active(et->retry) && keel_timer_start(et->retry, et->cfg.retry_ms, 0) < 0)
+		abort();
+}
+
 static void task_free(struct emu_task *t)
 {
+	rq_unlink(t);
 	while (t->head) {
 		struct emu_update *u = t->head;
 		t->head = u->next;
@@ -85,7 +131,6 @@ static void task_free(struct emu_task *t)
 		keel_pbjson_free(&t->res[i]->base);
 	keel_free(t->res);
 	keel_timer_free(t->end_timer);
-	keel_timer_free(t->retry_timer);
 	keel_free(t->key);
 	keel_free(t->framework_id);
 	keel_free(t->task_id);
@@ -123,8 +168,7 @@ static void send_head(struct emu_task *t)
 
 	if (u == NULL)
 		return;
-	if (keel_timer_start(t->retry_timer, et->cfg.retry_ms, 0) < 0)
-		abort();
+	rq_push(t);
 	if (et->client == NULL || t->inflight)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -162,10 +206,22 @@ static void send_head(struct emu_task *t)
 	keel_free(buf);
 }
 
+/* Resends the head of every task whose retry is due, then waits for the next one. */
 static void on_retry(struct keel_timer *tm, void *arg)
 {
+	struct emu_tasks *et = arg;
+	uint64_t now = keel_loop_now(et->loop);
+
 	(void)tm;
-	send_head(arg);
+	/* send_head requeues each at the tail, due one interval from now: this ends. */
+	while (et->rq_head != NULL && et->rq_head->rq_due <= now) {
+		struct emu_task *t = et->rq_head;
+
+		rq_unlink(t);
+		send_head(t);
+	}
+	if (et->rq_head != NULL && keel_timer_start(et->retry, et->rq_head->rq_due - now, 0) < 0)
+		abort();
 }
 
 /* Queues an update (state becomes the task's newest) and sends it if it is the oldest. */
@@ -190,7 +246,8 @@ static void queue_update(struct emu_task *t, Mesos__V1__TaskState state, int rea
 	et->by_state[(unsigned)state < NSTATES ? state : NSTATES - 1]++;
 	if (terminal(state)) {
 		t->ended = true;
-		keel_timer_stop(t->end_timer);
+		if (t->end_timer != NULL)
+			keel_timer_stop(t->end_timer);
 	}
 	if (t->head == u)
 		send_head(t);
@@ -223,9 +280,7 @@ static struct emu_task *task_new(struct emu_tasks *et, const char *fid, const ch
 	t->agent_id = keel_xstrdup(aid);
 	t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
 	et->by_state[t->state]++;
-	if (keel_timer_new(et->loop, on_end, t, &t->end_timer) < 0 ||
-	    keel_timer_new(et->loop, on_retry, t, &t->retry_timer) < 0 ||
-	    keel_hmap_put(&et->tasks, t->key, t, NULL) < 0)
+	if (keel_hmap_put(&et->tasks, t->key, t, NULL) < 0)
 		abort();
 	return t;
 }
@@ -261,7 +316,8 @@ static void start_task(struct emu_tasks *et, const char *fid, const char *tid, c
 	queue_update(t, MESOS__V1__TASK_STATE__TASK_RUNNING, -1);
 	/* A task whose ID starts with "emu-never" runs until killed, whatever --task_end says. */
 	if (et->cfg.end != EMU_TASK_NEVER && strncmp(tid, "emu-never", 9) != 0 &&
-	    keel_timer_start(t->end_timer, et->cfg.task_ms, 0) < 0)
+	    (keel_timer_new(et->loop, on_end, t, &t->end_timer) < 0 ||
+	     keel_timer_start(t->end_timer, et->cfg.task_ms, 0) < 0))
 		abort();
 }
 
@@ -363,7 +419,7 @@ static void on_ack(struct keel_http_req *req, void *arg)
 			t->tail = NULL;
 		keel_free(u);
 		et->updates_acked++;
-		keel_timer_stop(t->retry_timer);
+		rq_unlink(t);
 		if (t->head != NULL) {
 			send_head(t);
 		} else if (t->ended) {
@@ -407,6 +463,8 @@ struct emu_tasks *emu_tasks_new(struct keel_loop *loop, struct keel_http_server 
 	et->cfg = *cfg;
 	if (et->cfg.retry_ms == 0)
 		et->cfg.retry_ms = 10000;
+	if (keel_timer_new(loop, on_retry, et, &et->retry) < 0)
+		abort();
 	if (keel_http_server_route(srv, KEEL_HTTP_POST, "/internal/master/run_task", on_run_task,
 				   et) < 0 ||
 	    keel_http_server_route(srv, KEEL_HTTP_POST, "/internal/master/kill_task", on_kill_task,
@@ -509,5 +567,6 @@ void emu_tasks_free(struct emu_tasks *et)
 		task_free(value);
 	}
 	keel_hmap_free(&et->tasks);
+	keel_timer_free(et->retry);
 	keel_free(et);
 }

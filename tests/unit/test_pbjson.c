@@ -898,6 +898,128 @@ TEST(read_rejects_bad_json)
 	READ_FAILS(SCALARS_D, "{\"db\":1e400}", "invalid JSON");
 }
 
+/* Runs keel_pbjson_read over json[0, len) (NULs inside) and checks the error. */
+static void read_fails_n(const char *json, size_t len, const char *want)
+{
+	char msg[KEEL_ERRMSG_SIZE] = "";
+	ProtobufCMessage *m = (ProtobufCMessage *)1;
+
+	ASSERT_INT_EQ(keel_pbjson_read(SCALARS_D, json, len, &m, msg), -EINVAL);
+	ASSERT_NULL(m);
+	ASSERT_STR_CONTAINS(msg, want);
+}
+
+TEST(read_rejects_bad_json_every_rule)
+{
+	char *deep;
+	size_t i;
+
+	READ_FAILS(SCALARS_D, " \t\r\n", "'[' or '{' expected");
+	READ_FAILS(SCALARS_D, "{\"s\":\"a\tb\"}", "control character 0x9");
+	READ_FAILS(SCALARS_D, "{\"s\":\"a\\x\"}", "invalid escape");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\\u12G4\"}", "invalid \\uXXXX escape");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\\u12\"}", "invalid \\uXXXX escape");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\\ud800\"}", "lone surrogate");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\\ud800\\u0041\"}", "lone surrogate");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\\udc00\"}", "lone surrogate");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\xc3\x28\"}", "unable to decode byte 0xc3");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\xe0\x80\x80\"}", "unable to decode byte 0xe0");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\xed\xa0\x80\"}", "unable to decode byte 0xed");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\xf4\x90\x80\x80\"}", "unable to decode byte 0xf4");
+	READ_FAILS(SCALARS_D, "{\"s\":\"\xe2\x82\"}", "unable to decode byte 0xe2");
+	READ_FAILS(SCALARS_D, "{\"s\":\"abc", "premature end of input");
+	READ_FAILS(SCALARS_D, "{\"s\":\"abc\\", "premature end of input");
+	READ_FAILS(SCALARS_D, "{\"s\"", "':' expected");
+	READ_FAILS(SCALARS_D, "{\"s\":", "premature end of input");
+	READ_FAILS(SCALARS_D, "{\"s\":\"a\" \"b\"}", "'}' expected");
+	READ_FAILS(SCALARS_D, "{\"r_i32\":[1 2]}", "']' expected");
+	READ_FAILS(SCALARS_D, "{7:1}", "string or '}' expected");
+	READ_FAILS(SCALARS_D, "{", "premature end of input");
+	READ_FAILS(SCALARS_D, "{\"b\":tru}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"b\":nul}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"b\":x}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"i32\":01}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"i32\":-}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"db\":1.}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"db\":1e+}", "invalid token");
+	READ_FAILS(SCALARS_D, "{\"i64\":-9223372036854775809}", "too big negative integer");
+	READ_FAILS(SCALARS_D, "{\"i64\":99999999999999999999999}", "too big integer");
+	READ_FAILS(SCALARS_D, "{\"db\":-1e309}", "real number overflow");
+	/* A NUL byte is no JSON whitespace (jansson skipped one right after a number). */
+	read_fails_n("{\"i32\":1\0}", 10, "invalid JSON at line 1 column 9: '}' expected");
+	read_fails_n("{}\0", 3, "end of file expected");
+	READ_FAILS(SCALARS_D, "{\n\"s\":\n\"\x01\"}", "invalid JSON at line 3 column 2");
+	/* jansson's depth limit: 2048 arrays, even in a key no message has. */
+	deep = keel_xmalloc(2 * 2049 + 16);
+	strcpy(deep, "{\"x\":");
+	for (i = 0; i < 2048; i++)
+		strcat(deep, "[");
+	READ_FAILS(SCALARS_D, deep, "maximum parsing depth reached");
+	strcpy(deep, "{\"x\":");
+	for (i = 0; i < 2047; i++)
+		strcat(deep, "[");
+	for (i = 0; i < 2047; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	keel_pbjson_free(from_json(SCALARS_D, deep));
+	keel_free(deep);
+}
+
+TEST(read_rejects_duplicate_keys_however_spelt)
+{
+	struct keel_buf b = KEEL_BUF_INIT;
+	unsigned i;
+
+	READ_FAILS(SCALARS_D, "{\"s\":\"a\",\"\\u0073\":\"b\"}", "duplicate object key");
+	READ_FAILS(SCALARS_D, "{\"x\\/\":1,\"x/\":2}", "duplicate object key");
+	READ_FAILS(SCALARS_D, "{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}",
+		   "duplicate object key");
+	/* Unknown keys too, and in objects past the pairwise check (sorted at the end). */
+	for (i = 0; i < 40; i++)
+		ASSERT_INT_EQ(keel_buf_printf(&b, "%s\"k%u\":%u", i ? "," : "{", i, i), 0);
+	ASSERT_INT_EQ(keel_buf_printf(&b, ",\"\\u006b7\":1}"), 0);
+	ASSERT_INT_EQ(keel_buf_putc(&b, '\0'), 0);
+	READ_FAILS(SCALARS_D, keel_buf_rptr(&b), "duplicate object key");
+	keel_buf_clear(&b);
+	for (i = 0; i < 40; i++)
+		ASSERT_INT_EQ(keel_buf_printf(&b, "%s\"k%u\":{\"k%u\":%u}", i ? "," : "{", i, i, i),
+			      0);
+	ASSERT_INT_EQ(keel_buf_printf(&b, ",\"s\":\"ok\"}"), 0);
+	ASSERT_INT_EQ(keel_buf_putc(&b, '\0'), 0);
+	{
+		Keel__Test__Scalars *sc = from_json(SCALARS_D, keel_buf_rptr(&b));
+
+		ASSERT_STR_EQ(sc->s, "ok");
+		keel_pbjson_free(&sc->base);
+	}
+	keel_buf_free(&b);
+}
+
+TEST(read_decodes_escapes_everywhere)
+{
+	Keel__Test__Scalars *sc = from_json(
+	    SCALARS_D,
+	    "{\"\\u0073\":\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\ude00\","
+	    "\"color\":\"\\u0042LUE\",\"b\":\"tr\\u0075e\",\"i32\":\"-\\u0034\","
+	    "\"db\":\"\\u0049nfinity\",\"by\":\"AQ\\u003d\\u003d\",\"r_s\":[\"x\",null,\"\\/\"]}");
+
+	ASSERT_STR_EQ(sc->s, "a\"\\/\b\f\n\r\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	ASSERT_INT_EQ(sc->color, KEEL__TEST__COLOR__BLUE);
+	ASSERT_TRUE(sc->b);
+	ASSERT_INT_EQ(sc->i32, -4);
+	ASSERT_TRUE(isinf(sc->db));
+	ASSERT_UINT_EQ(sc->by.len, 1);
+	ASSERT_UINT_EQ(sc->by.data[0], 1);
+	ASSERT_UINT_EQ(sc->n_r_s, 2);
+	ASSERT_STR_EQ(sc->r_s[1], "/");
+	keel_pbjson_free(&sc->base);
+	READ_FAILS(SCALARS_D, "{\"b\":\"yes\"}", "b: expected a boolean, got string");
+	READ_FAILS(SCALARS_D, "{\"i32\":1.5}", "i32: expected an integer (int32), got 1.5");
+	READ_FAILS(SCALARS_D, "{\"i32\":1e0}", "i32: expected an integer (int32), got 1");
+	READ_FAILS(&mesos__v1__value__descriptor, "{\"type\":\"NOPE\\u0021\"}",
+		   "type: 'NOPE!' is not a value of mesos.v1.Value.Type");
+}
+
 TEST(read_wrong_types_name_the_field)
 {
 	READ_FAILS(CALL_D, "{\"subscribe\":\"x\"}", "subscribe: expected an object, got string");
