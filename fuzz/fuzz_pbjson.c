@@ -50,7 +50,8 @@ static void check_one(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
 	/* Reading our own output gives a message that writes the same text. */
 	rv = keel_pbjson_read(d, keel_buf_rptr(&first), keel_buf_size(&first) - 1, &m2, msg);
 	if (rv < 0) {
-		/* Documented limit: jansson cannot read an integer above INT64_MAX (uint64). */
+		/* Documented limit: the reader (as jansson) refuses an integer above INT64_MAX
+		 * (uint64). */
 		if (strstr(msg, "too big integer") == NULL)
 			die("re-read", msg);
 		goto out;

@@ -39,17 +39,6 @@ bool keel_http_chunked_done(const struct keel_http_chunked *c)
 	return c->phase == P_DONE;
 }
 
-static int hex_value(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Counts one more byte of a size line or of the trailer section against max_line. */
 static int count_line_byte(struct keel_http_chunked *c)
 {
@@ -74,7 +63,7 @@ static int step(struct keel_http_chunked *c, char ch)
 		rv = count_line_byte(c);
 		if (rv < 0)
 			return rv;
-		d = hex_value(ch);
+		d = keel_hex_value(ch);
 		if (d >= 0) {
 			if (c->left > ((uint64_t)INT64_MAX - (uint64_t)d) / 16)
 				return -EOVERFLOW;

@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "err.h"
 #include "pbjson_priv.h"
+#include "util.h"
 
 /* Most nested arrays and objects, as jansson's JSON_PARSER_MAX_DEPTH. */
 #define SC_MAX_DEPTH 2048
@@ -59,17 +60,6 @@ static void sc_ws(struct sc *c)
 	}
 }
 
-static int sc_hex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits at s[0, 4) (the caller checked there are four bytes), or -1. */
 static long sc_hex4(const char *s)
 {
@@ -77,7 +67,7 @@ static long sc_hex4(const char *s)
 	int k;
 
 	for (k = 0; k < 4; k++) {
-		int h = sc_hex(s[k]);
+		int h = keel_hex_value(s[k]);
 
 		if (h < 0)
 			return -1;

@@ -19,6 +19,18 @@
 #define keel_container_of(ptr, type, member)                                                       \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+/* The value of one hex digit, or -1. */
+static inline int keel_hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
 static inline void keel_cleanup_freep(void *p)
 {
 	free(*(void **)p);
