@@ -2,10 +2,11 @@
 # End to end on an HA quorum: 3 masters on a 3-server ZooKeeper, a real agent and 20 tasks; the leading master is SIGKILLed while they run.
 # Usage: it_ha_tasks.sh BUILD_DIR [MODE]   (as root). MODE "running" (default): the leader dies
 # with all 20 RUNNING; "launching": with the first 10 (short) tasks partly FINISHED and the second
-# 10 just accepted, still being launched. The agent and the scheduler (tests/e2e/sched_tasks.py)
-# follow the new leader: same framework ID, every task FINISHED and run exactly once (marker
-# files), updates in order (redelivered when the old leader took them unacknowledged), all
-# acknowledged.
+# 10 just accepted, still being launched (the scheduler kills the leader itself the moment the
+# second wave's ACCEPT is answered: no polling delay lets those tasks reach RUNNING first).
+# The agent and the scheduler (tests/e2e/sched_tasks.py) follow the new leader: same framework
+# ID, every task FINISHED and run exactly once (marker files), updates in order (redelivered when
+# the old leader took them unacknowledged), all acknowledged.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$(realpath "$1")
@@ -28,7 +29,13 @@ APORT=$(single_free_port)
 	>"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 echo "$APORT" >"$WORK/agent_port"
-python3 tests/e2e/sched_tasks.py "$ports" 20 "$WORK" "$MODE" &
+# "port pid" of each master, for the scheduler's own kill in "launching" mode.
+i=1
+for hp in $(bash scripts/cluster.sh masters "$WORK/cluster"); do
+	echo "${hp##*:} $(cat "$WORK/cluster/masters/m$i/pid")"
+	i=$((i + 1))
+done >"$WORK/masters.map"
+python3 tests/e2e/sched_tasks.py "$ports" 20 "$WORK" "$MODE" "$WORK/masters.map" &
 sched=$!
 if wait_for 150 test -e "$WORK/running"; then
 	# The master the scheduler is subscribed to (the leader it found), by its port.

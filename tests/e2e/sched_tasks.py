@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A v1 JSON scheduler for tests/e2e/it_tasks.sh: N tasks on the real agent, every update checked.
 
-Usage: sched_tasks.py MASTER_PORTS N SIGNAL_DIR [SIGNAL]   (MASTER_PORTS: one port, or p1,p2,p3 of
+Usage: sched_tasks.py MASTER_PORTS N SIGNAL_DIR [SIGNAL [MASTERS_MAP]]   (MASTER_PORTS: one port, or p1,p2,p3 of
 an HA quorum: it talks to whichever leads and re-subscribes with its framework ID when the stream
 ends; SIGNAL: "running" (default) or "launching", see below)
 
@@ -10,15 +10,18 @@ update, and checks that each task's updates come in order (STARTING, RUNNING, FI
 uuid is a redelivery and harmless) and that each task ran exactly once (its marker file holds one
 line). When all N are RUNNING it writes the port of the master it is subscribed to into SIGNAL_DIR/running and waits for SIGNAL_DIR/restarted
 (the shell kills and restarts the agent, or kills the leading master, meanwhile); with SIGNAL
-"launching" the tasks go out in two waves (the first N/2 with a short sleep) and SIGNAL_DIR/running
-is created as soon as some of the first wave have FINISHED while the second wave is still being
-launched (not all RUNNING yet). Then it waits for every task to finish, reads
+"launching" the tasks go out in two waves (the first N/2 with a short sleep) once some of the
+first wave have FINISHED; the moment the second wave's ACCEPT is answered 202 the scheduler
+itself SIGKILLs the master it is subscribed to (its PID from MASTERS_MAP, lines "port pid"), so
+the failover always falls while those tasks are being launched, then SIGNAL_DIR/running is
+created. Then it waits for every task to finish, reads
 one task's stdout through the agent's /files/read (Mesos's virtual sandbox path) and tears down.
 Exit 0 when everything held, 1 with the reasons otherwise.
 """
 import http.client
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -40,6 +43,8 @@ class Sched:
         # only when release() is called; wave2_sent is set once its ACCEPT is on its way.
         self.limit = n // 2 if waves else n
         self.wave2_sent = False
+        self.pids = {}         # master port -> PID, for the "launching" kill
+        self.killed = None     # (port, RUNNING, FINISHED) at the "launching" kill
         self.ignored = 0       # error answers to calls that raced our own TEARDOWN
         self.redelivered = 0   # updates seen again (same uuid): resent after a restart/failover
         self.port = ports[0]
@@ -62,15 +67,16 @@ class Sched:
             r.read()
             c.close()
         except (OSError, http.client.HTTPException):
-            return  # the master went away: the next leader gets the redelivery
+            return None  # the master went away: the next leader gets the redelivery
         if r.status == 202:
-            return
+            return 202
         if self.done and r.status == 403:
             # Answered after we chose to tear down: a call in flight (e.g. the ACCEPT of an
             # offer that arrived just before) raced our own TEARDOWN, the framework is gone.
             self.ignored += 1
         elif len(self.ports) == 1:
             self.errors.append("%s answered %d" % (body["type"], r.status))
+        return r.status
 
     def release(self):
         """Launches the second wave with the next offers."""
@@ -106,12 +112,20 @@ class Sched:
                                   {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.02}},
                                   {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}]})
             ops = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
-            self.call({"type": "ACCEPT", "framework_id": {"value": self.fid},
-                       "accept": {"offer_ids": [o["id"]], "operations": ops,
-                                  "filters": {"refuse_seconds": 0 if tasks else
-                                              (3600 if self.launched == self.n else 1)}}})
+            status = self.call({"type": "ACCEPT", "framework_id": {"value": self.fid},
+                                "accept": {"offer_ids": [o["id"]], "operations": ops,
+                                           "filters": {"refuse_seconds": 0 if tasks else
+                                                       (3600 if self.launched == self.n else 1)}}})
             if tasks and self.launched == self.n and limit == self.n:
+                if status == 202 and self.pids and self.killed is None:
+                    self.kill_master()
                 self.wave2_sent = True
+
+    def kill_master(self):
+        """SIGKILLs the master we are subscribed to, right after it accepted the second wave."""
+        port = self.port
+        os.kill(self.pids[port], signal.SIGKILL)
+        self.killed = (port, self.count("TASK_RUNNING"), self.count("TASK_FINISHED"))
 
     def on_update(self, st):
         tid = st["task_id"]["value"]
@@ -220,21 +234,31 @@ def main():
     n, sigdir = int(sys.argv[2]), sys.argv[3]
     waves = len(sys.argv) > 4 and sys.argv[4] == "launching"
     s = Sched(ports, n, sigdir, waves)
+    if waves and len(sys.argv) > 5:
+        for line in open(sys.argv[5]):
+            port, pid = line.split()
+            s.pids[int(port)] = int(pid)
     threading.Thread(target=s.run, daemon=True).start()
     if waves:
         ok = wait_for(lambda: s.count("TASK_FINISHED") >= 1, 120, "a first-wave task FINISHED")
         s.release()
         ok = ok and wait_for(lambda: s.wave2_sent, 60, "the second wave's ACCEPT")
-        running, finished = s.count("TASK_RUNNING"), s.count("TASK_FINISHED")
-        print("second wave sent: %d RUNNING, %d FINISHED of %d" % (running, finished, n))
+        if s.killed is not None:
+            port, running, finished = s.killed
+            print("second wave accepted: master on port %d SIGKILLed with %d RUNNING, "
+                  "%d FINISHED of %d" % (port, running, finished, n))
+        else:
+            running, finished = s.count("TASK_RUNNING"), s.count("TASK_FINISHED")
+            print("second wave sent: %d RUNNING, %d FINISHED of %d" % (running, finished, n))
         if ok and running + finished == n:
             s.errors.append("every task was RUNNING or FINISHED before the signal")
     else:
         ok = wait_for(lambda: s.count("TASK_RUNNING") == n, 120, "%d tasks RUNNING" % n)
         print("running: %d of %d" % (s.count("TASK_RUNNING"), n))
-    print("subscribed to the master on port %d" % s.port)
+    port = s.killed[0] if s.killed is not None else s.port
+    print("subscribed to the master on port %d" % port)
     with open(os.path.join(sigdir, "running.tmp"), "w") as f:
-        f.write("%d\n" % s.port)  # the master the shell kills in the HA test
+        f.write("%d\n" % port)  # the master the shell kills (or checks dead) in the HA test
     os.rename(os.path.join(sigdir, "running.tmp"), os.path.join(sigdir, "running"))
     ok = ok and wait_for(lambda: os.path.exists(os.path.join(sigdir, "restarted")), 60,
                          "the agent restart")
