@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "agents_drain.h"
 #include "http_api_call.h"
 #include "master_int.h"
@@ -321,7 +322,7 @@ static void on_api(struct keel_http_req *req, void *arg)
 	struct master_api *api = arg;
 	struct master *m = api->m;
 	Mesos__V1__Master__Call *call;
-	const char *invalid;
+	const char *invalid, *principal;
 	bool protobuf;
 
 	if (!master_http_gate(m, req))
@@ -330,6 +331,9 @@ static void on_api(struct keel_http_req *req, void *arg)
 	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)
 		return;
+	if (!master_auth_authenticate(m->auth, master_auth_operator_class((int)call->type), req,
+				      &principal))
+		goto out;
 	if ((invalid = master_api_call_invalid(call)) != NULL) {
 		master_api_answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
