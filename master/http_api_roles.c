@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "allocator.h"
+#include "auth.h"
 #include "allocator_proto.h"
 #include "http_api.h"
 #include "http_json.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
 #include "agents_drain.h"
+#include "auth.h"
 #include "http_api.h"
 #include "http_json.h"
 #include "master_int.h"

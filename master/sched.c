@@ -478,6 +478,11 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 	fw_remove(fw);
 }
 
+void master_sched_teardown(struct master *m, struct master_framework *fw)
+{
+	teardown(m->sched, fw);
+}
+
 /* --- The endpoint --- */
 
 static const char *type_name(Mesos__V1__Scheduler__Call__Type type)

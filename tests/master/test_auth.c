@@ -383,6 +383,60 @@ TEST(run_tasks_acl)
 	fx_fini(&f);
 }
 
+/* Operator TEARDOWN: readwrite authentication, then teardown_frameworks; a refusal changes nothing.
+ */
+TEST(operator_teardown)
+{
+	static const char acls[] =
+	    "{\"permissive\":false,"
+	    "\"register_frameworks\":[{\"principals\":{\"type\":\"ANY\"},\"roles\":{\"type\":"
+	    "\"ANY\"}}],"
+	    "\"teardown_frameworks\":[{\"principals\":{\"values\":[\"ops\"]},"
+	    "\"framework_principals\":{\"values\":[\"fw\"]}}]}";
+	static const struct {
+		const char *user_pass; /* credentials */
+		bool unknown_id;       /* name another framework ID */
+		int status;	       /* expected answer */
+		const char *text;      /* in the body, or NULL */
+	} cases[] = {
+	    {NULL, false, 401, NULL},
+	    {"ops:bad", false, 401, NULL},
+	    {"fw:fwpass", false, 403, NULL},
+	    {"ops:s3cret", true, 400, "No framework found with specified ID"},
+	    {"ops:s3cret", false, 200, NULL},
+	};
+	struct fx f;
+	struct master *m;
+	struct sc_stream s;
+
+	fx_init(&f);
+	m = start(&f, false, true, false, acls);
+	sc_subscribe(&f, m->port,
+		     "{\"user\":\"u\",\"name\":\"a\",\"principal\":\"fw\",\"failover_timeout\":"
+		     "3600}",
+		     false, &s);
+	sc_wait_subscribed(&f, &s);
+	for (size_t i = 0; i < KEEL_ARRAY_SIZE(cases); i++) {
+		char body[512];
+		struct aresp r;
+
+		snprintf(
+		    body, sizeof(body),
+		    "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"%s\"}}}",
+		    cases[i].unknown_id ? "no-such-framework" : s.framework_id);
+		acall(&f, m->port, "POST", "/api/v1", cases[i].user_pass, body, &r);
+		if (r.status != cases[i].status)
+			th_fail(__FILE__, __LINE__, "case %zu: status %d (%s)", i, r.status,
+				r.body);
+		if (cases[i].text != NULL)
+			ASSERT_STR_CONTAINS(r.body, cases[i].text);
+		ASSERT_UINT_EQ(n_frameworks(&f, m), r.status == 200 ? 0 : 1);
+	}
+	sc_close(&s);
+	master_free(m, 1000);
+	fx_fini(&f);
+}
+
 /* The local authorizer alone: first matching ACL decides, NONE denies, permissive otherwise. */
 TEST(authorizer_table)
 {
