@@ -241,6 +241,26 @@ static size_t n_frameworks(struct fx *f, struct master *m)
 	return n;
 }
 
+/* One row of a call table: credentials and the answer expected. */
+struct call_case {
+	const char *user_pass; /* credentials sent (NULL: none) */
+	int status;	       /* expected status */
+	const char *text;      /* in the body, or NULL */
+};
+
+/* POSTs body to path with c's credentials; asserts c's answer (and the 401 header). */
+static void expect_call(struct fx *f, struct master *m, const char *path, const struct call_case *c,
+			const char *body, size_t i, struct aresp *r)
+{
+	acall(f, m->port, "POST", path, c->user_pass, body, r);
+	if (r->status != c->status)
+		th_fail(__FILE__, __LINE__, "case %zu: status %d (%s)", i, r->status, r->body);
+	if (c->text != NULL)
+		ASSERT_STR_CONTAINS(r->body, c->text);
+	if (r->status == 401)
+		ASSERT_STR_EQ(r->www, "Basic realm=\"mesos\"");
+}
+
 /* --authenticate_frameworks and register_frameworks: 401, 400 principal mismatch, 403, 200. */
 TEST(scheduler_subscribe)
 {
@@ -249,22 +269,21 @@ TEST(scheduler_subscribe)
 	    "{\"principals\":{\"values\":[\"fw\"]},\"roles\":{\"values\":[\"web\",\"*\"]}},"
 	    "{\"principals\":{\"type\":\"ANY\"},\"roles\":{\"type\":\"NONE\"}}]}";
 	static const struct {
-		const char *user_pass; /* credentials sent */
-		const char *extra;     /* FrameworkInfo fields */
-		int status;	       /* expected answer */
-		const char *text;      /* in the body, or NULL */
+		const char *extra;  /* FrameworkInfo fields */
+		struct call_case c; /* credentials and answer */
 	} cases[] = {
-	    {NULL, "", 401, NULL},
-	    {"fw:bad", ",\"principal\":\"fw\"", 401, NULL},
-	    {"fw:fwpass", ",\"principal\":\"ops\"", 400,
-	     "Authenticated principal 'fw' does not match principal 'ops' set in `FrameworkInfo`"},
-	    {"fw:fwpass",
-	     ",\"principal\":\"fw\",\"roles\":[\"db\"],\"capabilities\":[{\"type\":"
-	     "\"MULTI_ROLE\"}]",
-	     403, "Not authorized to use roles '{ db }'"},
-	    {"ops:s3cret", ",\"principal\":\"ops\"", 403, "Not authorized to use roles '{ * }'"},
-	    {"fw:fwpass", ",\"principal\":\"fw\",\"role\":\"web\"", 200, NULL},
-	    {"fw:fwpass", "", 200, NULL}, /* no FrameworkInfo.principal: the authenticated one */
+	    {"", {NULL, 401, NULL}},
+	    {",\"principal\":\"fw\"", {"fw:bad", 401, NULL}},
+	    {",\"principal\":\"ops\"",
+	     {"fw:fwpass", 400,
+	      "Authenticated principal 'fw' does not match principal 'ops' set in "
+	      "`FrameworkInfo`"}},
+	    {",\"principal\":\"fw\",\"roles\":[\"db\"],\"capabilities\":[{\"type\":\"MULTI_ROLE\"}"
+	     "]",
+	     {"fw:fwpass", 403, "Not authorized to use roles '{ db }'"}},
+	    {",\"principal\":\"ops\"", {"ops:s3cret", 403, "Not authorized to use roles '{ * }'"}},
+	    {",\"principal\":\"fw\",\"role\":\"web\"", {"fw:fwpass", 200, NULL}},
+	    {"", {"fw:fwpass", 200, NULL}}, /* no FrameworkInfo.principal: the authenticated one */
 	};
 	struct fx f;
 	struct master *m;
@@ -277,14 +296,7 @@ TEST(scheduler_subscribe)
 		size_t before = n_frameworks(&f, m);
 
 		snprintf(body, sizeof(body), SUB_FMT, cases[i].extra);
-		acall(&f, m->port, "POST", "/api/v1/scheduler", cases[i].user_pass, body, &r);
-		if (r.status != cases[i].status)
-			th_fail(__FILE__, __LINE__, "case %zu: status %d (%s)", i, r.status,
-				r.body);
-		if (cases[i].text != NULL)
-			ASSERT_STR_CONTAINS(r.body, cases[i].text);
-		if (r.status == 401)
-			ASSERT_STR_EQ(r.www, "Basic realm=\"mesos\"");
+		expect_call(&f, m, "/api/v1/scheduler", &cases[i].c, body, i, &r);
 		if (r.status != 200)
 			ASSERT_UINT_EQ(n_frameworks(&f, m), before);
 		else
@@ -316,16 +328,6 @@ TEST(scheduler_call_principal_mismatch)
 	sc_close(&s);
 	master_free(m, 1000);
 	fx_fini(&f);
-}
-
-static size_t n_offers(const struct sc_stream *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n; i++)
-		if (s->ev[i]->type == MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS)
-			n += s->ev[i]->offers->n_offers;
-	return n;
 }
 
 /* A TaskInfo JSON object with one cpu and command "true" (+ user fields in cmd_extra). */
@@ -362,7 +364,8 @@ TEST(run_tasks_acl)
 	sc_subscribe(&f, m->port, "{\"user\":\"u\",\"name\":\"a\",\"principal\":\"fw\"}", false,
 		     &s);
 	sc_wait_subscribed(&f, &s);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, n_offers(&s) == 1, 30000));
+	ASSERT_TRUE(
+	    RUN_UNTIL(f.loop, sc_count(&s, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) > 0, 30000));
 	task_json(t[0], sizeof(t[0]), "ok", agent, "");
 	task_json(t[1], sizeof(t[1]), "root", agent, ",\"user\":\"root\"");
 	snprintf(json, sizeof(json),
@@ -394,16 +397,14 @@ TEST(operator_teardown)
 	    "\"teardown_frameworks\":[{\"principals\":{\"values\":[\"ops\"]},"
 	    "\"framework_principals\":{\"values\":[\"fw\"]}}]}";
 	static const struct {
-		const char *user_pass; /* credentials */
-		bool unknown_id;       /* name another framework ID */
-		int status;	       /* expected answer */
-		const char *text;      /* in the body, or NULL */
+		bool unknown_id;    /* name another framework ID */
+		struct call_case c; /* credentials and answer */
 	} cases[] = {
-	    {NULL, false, 401, NULL},
-	    {"ops:bad", false, 401, NULL},
-	    {"fw:fwpass", false, 403, NULL},
-	    {"ops:s3cret", true, 400, "No framework found with specified ID"},
-	    {"ops:s3cret", false, 200, NULL},
+	    {false, {NULL, 401, NULL}},
+	    {false, {"ops:bad", 401, NULL}},
+	    {false, {"fw:fwpass", 403, NULL}},
+	    {true, {"ops:s3cret", 400, "No framework found with specified ID"}},
+	    {false, {"ops:s3cret", 200, NULL}},
 	};
 	struct fx f;
 	struct master *m;
@@ -424,12 +425,7 @@ TEST(operator_teardown)
 		    body, sizeof(body),
 		    "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"%s\"}}}",
 		    cases[i].unknown_id ? "no-such-framework" : s.framework_id);
-		acall(&f, m->port, "POST", "/api/v1", cases[i].user_pass, body, &r);
-		if (r.status != cases[i].status)
-			th_fail(__FILE__, __LINE__, "case %zu: status %d (%s)", i, r.status,
-				r.body);
-		if (cases[i].text != NULL)
-			ASSERT_STR_CONTAINS(r.body, cases[i].text);
+		expect_call(&f, m, "/api/v1", &cases[i].c, body, i, &r);
 		ASSERT_UINT_EQ(n_frameworks(&f, m), r.status == 200 ? 0 : 1);
 	}
 	sc_close(&s);
