@@ -354,6 +354,11 @@ static void on_api(struct keel_http_req *req, void *arg)
 
 	if (!master_http_gate(m, req))
 		return;
+	/* Both classes need credentials: check them before reading the body, as Mesos does. */
+	if (master_auth_required(m->auth, MASTER_AUTH_READONLY) &&
+	    master_auth_required(m->auth, MASTER_AUTH_READWRITE) &&
+	    !master_auth_authenticate(m->auth, MASTER_AUTH_READONLY, req, &principal))
+		return;
 	call =
 	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)

@@ -149,14 +149,17 @@ TEST(operator_endpoints_by_class)
 	static const struct {
 		const char *method, *path, *body; /* the request */
 		bool readwrite;			  /* which flag governs it */
+		int pass;			  /* the answer once authenticated */
 	} eps[] = {
-	    {"GET", "/state", NULL, false},
-	    {"GET", "/metrics/snapshot", NULL, false},
-	    {"GET", "/roles", NULL, false},
-	    {"GET", "/flags", NULL, false},
-	    {"POST", "/api/v1", GET_HEALTH, false},
-	    {"POST", "/api/v1", GET_WEIGHTS, false},
-	    {"POST", "/api/v1", UPDATE_WEIGHTS, true},
+	    {"GET", "/state", NULL, false, 200},
+	    {"GET", "/metrics/snapshot", NULL, false, 200},
+	    {"GET", "/roles", NULL, false, 200},
+	    {"GET", "/flags", NULL, false, 200},
+	    {"POST", "/api/v1", GET_HEALTH, false, 200},
+	    {"POST", "/api/v1", GET_WEIGHTS, false, 200},
+	    {"POST", "/api/v1", UPDATE_WEIGHTS, true, 200},
+	    {"POST", "/api/v1", "{\"type\":\"TEARDOWN\"}", true, 400}, /* invalid call */
+	    {"POST", "/api/v1", "not json", true, 400},		       /* undecodable */
 	};
 	/* Which flags are on: both, readonly only, readwrite only, none. */
 	static const struct {
@@ -174,9 +177,14 @@ TEST(operator_endpoints_by_class)
 			for (size_t k = 0; k < KEEL_ARRAY_SIZE(cred_cases); k++) {
 				bool needed = eps[e].readwrite ? modes[mi].rw : modes[mi].ro;
 				bool ok = cred_cases[k].valid || !needed;
+				/* An undecodable body has no class: with readwrite alone it is
+				 * 400 before any authentication (with both flags on, the
+				 * credentials are checked first, as Mesos does). */
+				if (eps[e].body != NULL && eps[e].body[0] == 'n' && !modes[mi].ro)
+					ok = true;
 				acall(&f, m->port, eps[e].method, eps[e].path,
 				      cred_cases[k].user_pass, eps[e].body, &r);
-				if (ok != (r.status == 200))
+				if (ok != (r.status == eps[e].pass))
 					th_fail(__FILE__, __LINE__,
 						"mode %zu %s %s %s with %s: status %d (%s)", mi,
 						eps[e].method, eps[e].path,
