@@ -105,7 +105,8 @@ struct master_config {
  * together, --work_dir missing with --registry=replicated_log, --quorum
  * missing with zk:// or etcd://, a bad coordination URL, --ip not IPv4,
  * durations out of range, a static:// list whose length does not match
- * 2*quorum-1.
+ * 2*quorum-1, and (master/auth.h) an --authenticate_* flag without
+ * --credentials, an unreadable credentials file, bad --credentials or --acls JSON.
  */
 int master_config_parse(int argc, char **argv, struct master_config *out, FILE *help_out,
 			char *errmsg);
