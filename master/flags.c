@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coord/coord.h"
+#include "auth.h"
 #include "master.h"
 #include "runtime/alloc.h"
 #include "runtime/buf.h"
@@ -37,6 +38,11 @@ struct master_flag_values {
 	int64_t heartbeat_interval;  /* --heartbeat_interval, ns */
 	int64_t allocation_interval; /* --allocation_interval, ns */
 	int64_t offer_timeout;	     /* --offer_timeout, ns (0: none) */
+	bool auth_frameworks;	     /* --authenticate_frameworks */
+	bool auth_readwrite;	     /* --authenticate_http_readwrite */
+	bool auth_readonly;	     /* --authenticate_http_readonly */
+	char *credentials;	     /* --credentials */
+	char *acls;		     /* --acls */
 };
 
 static const char *const registry_choices[] = {"replicated_log", "in_memory", NULL};
@@ -165,6 +171,9 @@ static int config_fill(struct master_config *c, struct keel_flags *f,
 			return rv;
 		c->weights = keel_xstrdup(v->weights);
 	}
+	if ((rv = master_auth_flags(c, v->auth_frameworks, v->auth_readwrite, v->auth_readonly,
+				    v->credentials, v->acls, errmsg)) < 0)
+		return rv;
 
 	struct keel_buf json = KEEL_BUF_INIT;
 	if (keel_flags_json(f, &json) < 0) {
@@ -241,6 +250,22 @@ int master_config_parse(int argc, char **argv, struct master_config *out, FILE *
 	     "Role weights for the fair sharing of resources between roles, as "
 	     "role1=weight1,role2=weight2 (each weight > 0; roles not listed weigh 1). A "
 	     "weight set with UPDATE_WEIGHTS (kept in the registry) wins over this one."},
+	    {"authenticate_frameworks", KEEL_FLAG_BOOL, &v.auth_frameworks, "false",
+	     "Scheduler API calls need HTTP Basic credentials from --credentials (else 401)."},
+	    {"authenticate_http_readwrite", KEEL_FLAG_BOOL, &v.auth_readwrite, "false",
+	     "Operator API calls that change state (MARK_AGENT_GONE, DRAIN_AGENT, "
+	     "UPDATE_QUOTA, ...) need HTTP Basic credentials."},
+	    {"authenticate_http_readonly", KEEL_FLAG_BOOL, &v.auth_readonly, "false",
+	     "Operator calls and endpoints that only read (GET_*, /state, /roles, "
+	     "/metrics/snapshot) need HTTP Basic credentials."},
+	    {"credentials", KEEL_FLAG_STRING, &v.credentials, NULL,
+	     "Path (or file://path) of a JSON file of principals and secrets, as Mesos's: "
+	     "{\"credentials\":[{\"principal\":\"p\",\"secret\":\"s\"}]}.",
+	     .no_fetch = true},
+	    {"acls", KEEL_FLAG_STRING, &v.acls, NULL,
+	     "Mesos's ACL JSON (or file://path): permissive, register_frameworks (principals -> "
+	     "roles), run_tasks (principals -> users), teardown_frameworks (principals -> "
+	     "framework_principals). None: everything is allowed."},
 	    {"log_auto_initialize", KEEL_FLAG_BOOL, &v.log_auto_initialize, "true",
 	     "Initialise the replicated log automatically when every replica is empty."},
 	};
@@ -317,6 +342,8 @@ void master_config_free(struct master_config *c)
 	keel_free(c->work_dir);
 	keel_free(c->cluster);
 	keel_free(c->coord_url);
+	keel_free(c->credentials);
+	keel_free(c->acls);
 	keel_free(c->flags_json);
 	memset(c, 0, sizeof(*c));
 }

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "agents_drain.h"
+#include "auth.h"
 #include "http_api_call.h"
 #include "master_int.h"
 #include "operator_stream.h"
@@ -18,6 +19,7 @@
 #include "runtime/http_server.h"
 #include "runtime/log.h"
 #include "runtime/pbjson.h"
+#include "sched.h"
 
 #define JSON_TYPE "application/json"
 #define PROTOBUF_TYPE "application/x-protobuf"
@@ -316,20 +318,54 @@ bool master_api_negotiate(struct keel_http_req *req, bool *protobuf)
 	return true;
 }
 
+/* TEARDOWN (Mesos's answers; the teardown_frameworks ACL decides, master/auth.h). */
+static void teardown_call(struct master *m, struct keel_http_req *req,
+			  const Mesos__V1__Master__Call__Teardown *td, const char *principal)
+{
+	struct master_framework *fw;
+
+	if (td == NULL || td->framework_id == NULL) {
+		master_api_answer_text(req, 400,
+				       "Failed to validate master::Call: Expecting 'teardown' to "
+				       "be present");
+		return;
+	}
+	fw = master_framework_find(m, td->framework_id->value);
+	if (fw == NULL) {
+		master_api_answer_text(req, 400, "No framework found with specified ID");
+		return;
+	}
+	if (!master_auth_authorize(m->auth, MASTER_ACL_TEARDOWN_FRAMEWORKS, principal,
+				   fw->info->principal)) {
+		keel_http_respond(req, 403, NULL, NULL, NULL, 0);
+		return;
+	}
+	master_sched_teardown(m, fw);
+	keel_http_respond(req, 200, NULL, NULL, NULL, 0);
+}
+
 static void on_api(struct keel_http_req *req, void *arg)
 {
 	struct master_api *api = arg;
 	struct master *m = api->m;
 	Mesos__V1__Master__Call *call;
-	const char *invalid;
+	const char *invalid, *principal;
 	bool protobuf;
 
 	if (!master_http_gate(m, req))
+		return;
+	/* Both classes need credentials: check them before reading the body, as Mesos does. */
+	if (master_auth_required(m->auth, MASTER_AUTH_READONLY) &&
+	    master_auth_required(m->auth, MASTER_AUTH_READWRITE) &&
+	    !master_auth_authenticate(m->auth, MASTER_AUTH_READONLY, req, &principal))
 		return;
 	call =
 	    (Mesos__V1__Master__Call *)master_api_decode(req, &mesos__v1__master__call__descriptor);
 	if (call == NULL)
 		return;
+	if (!master_auth_authenticate(m->auth, master_auth_operator_class((int)call->type), req,
+				      &principal))
+		goto out;
 	if ((invalid = master_api_call_invalid(call)) != NULL) {
 		master_api_answer_text(req, 400, "Failed to validate master::Call: %s", invalid);
 		goto out;
@@ -339,6 +375,8 @@ static void on_api(struct keel_http_req *req, void *arg)
 
 	if (call->type == MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE) {
 		mark_gone(api, req, call->mark_agent_gone);
+	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__TEARDOWN) {
+		teardown_call(m, req, call->teardown, principal);
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__SUBSCRIBE) {
 		master_opstream_subscribe(m, req, protobuf);
 	} else if (call->type == MESOS__V1__MASTER__CALL__TYPE__DRAIN_AGENT ||

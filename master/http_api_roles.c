@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "auth.h"
 #include "allocator_proto.h"
 #include "http_api.h"
 #include "http_json.h"
@@ -248,7 +249,7 @@ static void on_roles(struct keel_http_req *req, void *arg)
 	struct master_json w;
 	size_t n;
 
-	if (!master_http_gate(m, req))
+	if (!master_http_gate(m, req) || !master_auth_readonly(m, req))
 		return;
 	body = master_api_scratch(m);
 	n = roles_list(&rs, &list);

@@ -5,6 +5,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http_api.h"
 #include "http_json.h"
 #include "master_int.h"
@@ -225,6 +226,8 @@ static void on_snapshot(struct keel_http_req *req, void *arg)
 {
 	struct keel_buf body = KEEL_BUF_INIT;
 
+	if (!master_auth_readonly(arg, req))
+		return;
 	master_metrics_render(arg, &body);
 	keel_http_respond(req, 200, "application/json", NULL, keel_buf_rptr(&body),
 			  keel_buf_size(&body));

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "agents_drain.h"
+#include "auth.h"
 #include "http_api.h"
 #include "http_json.h"
 #include "master_int.h"
@@ -678,8 +679,11 @@ static void respond_json(struct keel_http_req *req, struct keel_buf *body)
 static void on_state(struct keel_http_req *req, void *arg)
 {
 	struct master *m = arg;
-	struct keel_buf *body = master_api_scratch(m);
+	struct keel_buf *body;
 
+	if (!master_auth_readonly(m, req))
+		return;
+	body = master_api_scratch(m);
 	master_state_render(m, body);
 	keel_http_respond(req, 200, "application/json", NULL, keel_buf_rptr(body),
 			  keel_buf_size(body));
@@ -690,6 +694,8 @@ static void on_flags(struct keel_http_req *req, void *arg)
 {
 	struct keel_buf body = KEEL_BUF_INIT;
 
+	if (!master_auth_readonly(arg, req))
+		return;
 	master_flags_render(arg, &body);
 	respond_json(req, &body);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "coord/coord.h"
 #include "http_api.h"
 #include "master_int.h"
@@ -69,6 +70,8 @@ static void config_copy(struct master_config *dst, const struct master_config *s
 	dst->coord_url = dup_or_null(src->coord_url);
 	dst->flags_json = dup_or_null(src->flags_json);
 	dst->weights = dup_or_null(src->weights);
+	dst->credentials = dup_or_null(src->credentials);
+	dst->acls = dup_or_null(src->acls);
 }
 
 int master_new(struct keel_loop *loop, const struct master_config *cfg, struct master **out,
@@ -76,6 +79,7 @@ int master_new(struct keel_loop *loop, const struct master_config *cfg, struct m
 {
 	struct master *m;
 	struct in_addr a4;
+	int rv;
 
 	*out = NULL;
 	if (cfg->ip == NULL || inet_pton(AF_INET, cfg->ip, &a4) != 1)
@@ -88,6 +92,10 @@ int master_new(struct keel_loop *loop, const struct master_config *cfg, struct m
 	    cfg->session_timeout_ms == 0 || cfg->reregister_timeout_ms == 0)
 		return keel_errf(errmsg, -EINVAL, "master: zero timeout in the configuration");
 	m = keel_xcalloc(1, sizeof(*m));
+	if ((rv = master_auth_start(m, cfg, errmsg)) < 0) {
+		keel_free(m);
+		return rv;
+	}
 	m->loop = loop;
 	config_copy(&m->cfg, cfg);
 	if (m->cfg.quorum == 0)
@@ -334,6 +342,7 @@ void master_free(struct master *m, unsigned wait_ms)
 	master_agents_free(m);
 	master_sched_free(m);
 	master_api_free(m);
+	master_auth_free(m->auth);
 	keel_http_server_free(m->server);
 	master_leader_clear(&m->leader);
 	if (m->info)

@@ -55,6 +55,7 @@ struct master_tasks;
 struct master_offer;
 struct master_opstream;
 struct master_drain;
+struct master_auth;
 
 /* Called by master_fail with one line saying why; NULL in the config means _exit(1). */
 typedef void (*master_fatal_cb)(struct master *m, const char *why, void *arg);
@@ -83,7 +84,12 @@ struct master_config {
 	uint32_t max_agent_count;	 /* --registry_max_agent_count [102400] */
 	bool log_auto_initialize;	 /* --log_auto_initialize [true] */
 	char *weights;			 /* --weights: "role=weight,..." (checked), or NULL */
-	char *flags_json; /* every flag's value as JSON (Mesos /flags form), or NULL */
+	char *flags_json;	      /* every flag's value as JSON (Mesos /flags form), or NULL */
+	bool authenticate_frameworks; /* --authenticate_frameworks [false] */
+	bool authenticate_http_readwrite; /* --authenticate_http_readwrite [false] */
+	bool authenticate_http_readonly;  /* --authenticate_http_readonly [false] */
+	char *credentials;		  /* --credentials: path or file://path, or NULL */
+	char *acls;			  /* --acls: JSON or file://path, or NULL */
 	/* Not flags: */
 	unsigned replog_tick_ms;  /* replica retry tick (0: replog's default) */
 	master_fatal_cb on_fatal; /* fail-stop hook; NULL: _exit(1) */
@@ -99,7 +105,8 @@ struct master_config {
  * together, --work_dir missing with --registry=replicated_log, --quorum
  * missing with zk:// or etcd://, a bad coordination URL, --ip not IPv4,
  * durations out of range, a static:// list whose length does not match
- * 2*quorum-1.
+ * 2*quorum-1, and (master/auth.h) an --authenticate_* flag without
+ * --credentials, an unreadable credentials file, bad --credentials or --acls JSON.
  */
 int master_config_parse(int argc, char **argv, struct master_config *out, FILE *help_out,
 			char *errmsg);
@@ -249,6 +256,7 @@ struct master {
 	struct master_tasks *tasks;	    /* tasks (master/tasks.h), or NULL */
 	struct master_opstream *opstream;   /* operator SUBSCRIBE (operator_stream.h), or NULL */
 	struct master_drain *drain;	    /* agents draining (agents_drain.h), or NULL */
+	struct master_auth *auth;	    /* credentials and ACLs (master/auth.h), or NULL */
 	uint64_t start_time_ns;		    /* wall clock at master_new */
 	uint64_t elected_time_ns;	    /* wall clock of the election, or 0 */
 	uint64_t recovered_ms;		    /* registry recovery time of this term, ms */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "http_api.h"
 #include "master_int.h"
 #include "offers.h"
@@ -477,6 +478,11 @@ static void teardown(struct master_sched *s, struct master_framework *fw)
 	fw_remove(fw);
 }
 
+void master_sched_teardown(struct master *m, struct master_framework *fw)
+{
+	teardown(m->sched, fw);
+}
+
 /* --- The endpoint --- */
 
 static const char *type_name(Mesos__V1__Scheduler__Call__Type type)
@@ -567,12 +573,13 @@ static void on_scheduler(struct keel_http_req *req, void *arg)
 	struct master *m = s->m;
 	Mesos__V1__Scheduler__Call *call;
 	struct master_framework *fw;
-	const char *invalid, *sid;
+	const char *invalid, *sid, *principal;
 	char buf[128];
 	size_t sid_len = 0;
 	bool protobuf;
 
-	if (!master_http_gate(m, req))
+	if (!master_http_gate(m, req) ||
+	    !master_auth_authenticate(m->auth, MASTER_AUTH_FRAMEWORK, req, &principal))
 		return;
 	call = (Mesos__V1__Scheduler__Call *)master_api_decode(
 	    req, &mesos__v1__scheduler__call__descriptor);
@@ -590,7 +597,9 @@ static void on_scheduler(struct keel_http_req *req, void *arg)
 				    "' header");
 			goto out;
 		}
-		if (master_api_negotiate(req, &protobuf))
+		if (master_auth_subscribe(m->auth, req, call->subscribe->framework_info,
+					  principal) &&
+		    master_api_negotiate(req, &protobuf))
 			subscribe(s, req, call, protobuf);
 		goto out;
 	}
@@ -603,6 +612,8 @@ static void on_scheduler(struct keel_http_req *req, void *arg)
 		answer_text(req, 403, "Framework is not subscribed");
 		goto out;
 	}
+	if (!master_auth_call(req, fw->info, principal))
+		goto out;
 	if (sid == NULL) {
 		answer_text(req, 400,
 			    "All non-subscribe calls should include the '" STREAM_HEADER

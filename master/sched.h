@@ -62,6 +62,9 @@ int master_sched_start(struct master *m, char *errmsg);
  */
 void master_sched_free(struct master *m);
 
+/* Tears fw down as its TEARDOWN call does (the operator API's TEARDOWN): fw is freed. */
+void master_sched_teardown(struct master *m, struct master_framework *fw);
+
 /* The framework with this ID this term, or NULL. */
 struct master_framework *master_framework_find(const struct master *m, const char *id);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agents_drain.h"
+#include "auth.h"
 #include "allocator.h"
 #include "allocator_proto.h"
 #include "http_api.h"
@@ -652,12 +653,23 @@ void master_tasks_accept(struct master *m, struct master_framework *fw,
 			size_t k = group ? nt : 1;
 			struct allocator_res **res = keel_xcalloc(k, sizeof(*res));
 			struct allocator_res *need = NULL, *avail = NULL, *sum = NULL;
+			Mesos__V1__TaskStatus__Reason reason =
+			    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID;
 			bad = NULL;
 			if (allocator_res_parse(al, "", &need) < 0)
 				abort();
 			for (size_t x = 0; x < k && bad == NULL; x++) {
 				const Mesos__V1__TaskInfo *ti = tis[j + x];
-				bad = task_invalid(m, fw, ti, agent, group, buf, sizeof(buf));
+				/* As Mesos: authorization (run_tasks) before validation. */
+				bad = master_auth_task_denied(
+				    m->auth, fw->info, ti,
+				    group ? op->launch_group->executor : NULL, buf, sizeof(buf));
+				if (bad != NULL)
+					reason =
+					    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED;
+				else
+					bad =
+					    task_invalid(m, fw, ti, agent, group, buf, sizeof(buf));
 				for (size_t y = 0; bad == NULL && y < x; y++)
 					if (strcmp(tis[j + y]->task_id->value,
 						   ti->task_id->value) == 0) {
@@ -712,11 +724,9 @@ void master_tasks_accept(struct master *m, struct master_framework *fw,
 			}
 			if (bad != NULL) {
 				for (size_t x = 0; x < k; x++) {
-					master_update(
-					    ts, fw, tis[j + x]->task_id->value, agent->id,
-					    MESOS__V1__TASK_STATE__TASK_ERROR,
-					    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-					    bad);
+					master_update(ts, fw, tis[j + x]->task_id->value, agent->id,
+						      MESOS__V1__TASK_STATE__TASK_ERROR, reason,
+						      bad);
 					ts->stats.invalid++;
 				}
 			} else {

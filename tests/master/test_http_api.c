@@ -430,7 +430,6 @@ TEST(api_other_calls_get_501)
 	    "{\"type\":\"GET_LOGGING_LEVEL\"}",
 	    "{\"type\":\"GET_MAINTENANCE_STATUS\"}",
 	    "{\"type\":\"GET_MAINTENANCE_SCHEDULE\"}",
-	    "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"f\"}}}",
 	};
 	struct fx f;
 	struct master *m;
