@@ -677,16 +677,23 @@ static int many_clients(uint16_t port, int up, int down)
 	int i, round, ok = 1;
 	char b;
 
-	if (keel_loop_new(&loop, NULL, NULL) < 0)
+	if (keel_loop_new(&loop, NULL, NULL) < 0) {
+		fprintf(stderr, "many_clients: keel_loop_new failed\n");
 		return 1;
+	}
 	for (i = 0; i < MANY; i++)
-		if (keel_http_client_new(loop, "127.0.0.1", port, NULL, &cs[i], NULL) < 0)
+		if (keel_http_client_new(loop, "127.0.0.1", port, NULL, &cs[i], NULL) < 0) {
+			fprintf(stderr, "many_clients: client %d: keel_http_client_new failed\n", i);
 			return 1;
+		}
 	for (round = 1; round <= 2; round++) {
 		for (i = 0; i < MANY; i++)
 			if (keel_http_client_request(cs[i], "GET", "/hello", NULL, NULL, NULL, 0,
-						     &buffered, &res[i]) < 0)
+						     &buffered, &res[i]) < 0) {
+				fprintf(stderr, "many_clients: round %d: client %d: request failed\n",
+					round, i);
 				return 1;
+			}
 		int all = 0;
 		RUN_UNTIL(loop, ({
 				  all = 0;
@@ -694,10 +701,24 @@ static int many_clients(uint16_t port, int up, int down)
 					  all += res[i].done == round;
 				  all == MANY;
 			  }),
-			  60000);
-		for (i = 0; i < MANY; i++)
-			ok &= res[i].done == round && res[i].err == 0 && res[i].status == 200 &&
-			      strcmp(res[i].body, "hello") == 0;
+			  80000);
+		int done = 0, bad = -1;
+		for (i = 0; i < MANY; i++) {
+			done += res[i].done == round;
+			if (bad < 0 && !(res[i].done == round && res[i].err == 0 &&
+					 res[i].status == 200 && strcmp(res[i].body, "hello") == 0))
+				bad = i;
+		}
+		if (bad >= 0) {
+			/* Say what went wrong: the parent only sees 'n'. */
+			fprintf(stderr,
+				"many_clients: round %d: %d of %d answered; client %d: done %d "
+				"err %d (%s) status %d body \"%.16s\"\n",
+				round, done, MANY, bad, res[bad].done, res[bad].err,
+				res[bad].err ? strerror(-res[bad].err) : "-", res[bad].status,
+				res[bad].body);
+			ok = 0;
+		}
 		b = ok ? 'y' : 'n';
 		if (write(up, &b, 1) != 1 || read(down, &b, 1) != 1)
 			return 1;
