@@ -15,7 +15,6 @@ master was back). Then WORK_DIR/stop: every task FINISHED, each ran exactly once
 Every update is acknowledged; exit 0 when everything held, 1 with the reasons otherwise.
 """
 import http.client
-import json
 import os
 import subprocess
 import sys
@@ -44,18 +43,13 @@ class Framework:
     def call(self, body):
         body["framework_id"] = {"value": self.fid}
         try:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=30)
-            c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                      {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
-            r = c.getresponse()
-            r.read()
-            c.close()
+            status = v1stream.call(self.host, self.port, body, self.stream_id, 30)
         except (OSError, http.client.HTTPException) as e:
             if not self.done:
                 self.errors.append("%s: %s failed: %s" % (self.name, body["type"], e))
             return
-        if r.status != 202 and not (self.done and r.status == 403):
-            self.errors.append("%s: %s answered %d" % (self.name, body["type"], r.status))
+        if status != 202 and not (self.done and status == 403):
+            self.errors.append("%s: %s answered %d" % (self.name, body["type"], status))
 
     def command(self, tid):
         until = "fin" if tid == "f0" else "stop"
@@ -103,10 +97,7 @@ class Framework:
             info["capabilities"] = [{"type": "PARTITION_AWARE"}]
         body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
         try:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=600)
-            c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                      {"Content-Type": "application/json", "Accept": "application/json"})
-            r = c.getresponse()
+            r = v1stream.subscribe(self.host, self.port, body, 600)
             if r.status != 200:
                 self.errors.append("%s: SUBSCRIBE answered %d" % (self.name, r.status))
                 return

@@ -60,23 +60,18 @@ class Sched:
 
     def call(self, body):
         try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                      {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
-            r = c.getresponse()
-            r.read()
-            c.close()
+            status = v1stream.call("127.0.0.1", self.port, body, self.stream_id, 10)
         except (OSError, http.client.HTTPException):
             return None  # the master went away: the next leader gets the redelivery
-        if r.status == 202:
+        if status == 202:
             return 202
-        if self.done and r.status == 403:
+        if self.done and status == 403:
             # Answered after we chose to tear down: a call in flight (e.g. the ACCEPT of an
             # offer that arrived just before) raced our own TEARDOWN, the framework is gone.
             self.ignored += 1
         elif len(self.ports) == 1:
-            self.errors.append("%s answered %d" % (body["type"], r.status))
-        return r.status
+            self.errors.append("%s answered %d" % (body["type"], status))
+        return status
 
     def release(self):
         """Launches the second wave with the next offers."""
@@ -154,10 +149,7 @@ class Sched:
         if self.fid:
             info["id"] = {"value": self.fid}
             body["framework_id"] = {"value": self.fid}
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                  {"Content-Type": "application/json", "Accept": "application/json"})
-        r = c.getresponse()
+        r = v1stream.subscribe("127.0.0.1", self.port, body, 60)
         if r.status != 200:
             if len(self.ports) == 1 and not self.done:
                 self.errors.append("SUBSCRIBE answered %d" % r.status)

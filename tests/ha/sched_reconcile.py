@@ -13,7 +13,6 @@ the agent is back, reconciliation says "long" is TASK_RUNNING and "nowhere" TASK
 WORK_DIR/stop: "long" finishes. Exit 0 when all of that held, 1 with the reasons otherwise.
 """
 import http.client
-import json
 import os
 import subprocess
 import sys
@@ -49,15 +48,10 @@ class Framework:
     def call(self, body):
         body["framework_id"] = {"value": self.fid}
         try:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=30)
-            c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                      {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
-            r = c.getresponse()
-            r.read()
-            c.close()
+            status = v1stream.call(self.host, self.port, body, self.stream_id, 30)
         except (OSError, http.client.HTTPException) as e:
             return "%s failed: %s" % (body["type"], e)
-        return None if r.status == 202 else "%s answered %d" % (body["type"], r.status)
+        return None if status == 202 else "%s answered %d" % (body["type"], status)
 
     def on_offers(self, offers):
         for o in offers:
@@ -98,13 +92,10 @@ class Framework:
             if self.fid is not None:
                 body["framework_id"] = {"value": self.fid}
             try:
-                c = http.client.HTTPConnection(self.host, self.port, timeout=600)
-                c.request("POST", "/api/v1/scheduler", json.dumps(body),
-                          {"Content-Type": "application/json", "Accept": "application/json"})
-                r = c.getresponse()
+                r = v1stream.subscribe(self.host, self.port, body, 600)
                 if r.status != 200:
                     print("SUBSCRIBE answered %d %r" % (r.status, r.read()[:200]), flush=True)
-                    c.close()
+                    r.close()
                     time.sleep(0.5)
                     continue
                 self.stream_id = r.getheader("Mesos-Stream-Id")
