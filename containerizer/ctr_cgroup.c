@@ -730,9 +730,9 @@ int ctr_cg_remove(const struct ctr_cg_set *set)
 
 /*
  * v1, before a set goes to the pool: resets the counters a new container
- * must start from (peak memory, failcnt, CPU usage) and gives back the memory
- * still charged to it (page cache the last task read or wrote). False when
- * something is left that a new container would inherit.
+ * must start from (peak memory, failcnt, CPU usage). False when something is
+ * left that a new container would inherit: more memory charged to it than a
+ * task's kernel objects (page cache the last task read or wrote).
  */
 static bool cg_pool_reset(const struct ctr_cg_set *set)
 {
@@ -742,16 +742,16 @@ static bool cg_pool_reset(const struct ctr_cg_set *set)
 	if ((d = cg_dir_of(set, CTR_CG_MEMORY)) >= 0) {
 		const char *dir = set->dir[d];
 
-		if (cg_read_u64(dir, "memory.usage_in_bytes", &v) < 0)
-			return false;
 		/*
 		 * Kernel objects of the last task (its pid, namespaces, dentries)
-		 * stay charged for a while (70-90 KiB here): tolerated. Page cache
-		 * beyond that is given back first; if it will not go, no reuse.
+		 * stay charged for a while (70-500 KiB here): tolerated. More is
+		 * page cache, which stays charged to the cgroup that first read it:
+		 * such a set is removed, not pooled, and its page cache stays in
+		 * memory. (memory.force_empty would reclaim it instead: with the
+		 * rootfs's own files charged, every launch then read the task's
+		 * binary from disk again, charged it to its set, and passed it on.)
 		 */
-		if (v > CG_POOL_RESIDUE_MAX &&
-		    (cg_write(dir, "memory.force_empty", "0", false) < 0 ||
-		     cg_read_u64(dir, "memory.usage_in_bytes", &v) < 0 || v > CG_POOL_RESIDUE_MAX))
+		if (cg_read_u64(dir, "memory.usage_in_bytes", &v) < 0 || v > CG_POOL_RESIDUE_MAX)
 			return false;
 		if (cg_write(dir, "memory.max_usage_in_bytes", "0", false) < 0 ||
 		    cg_write(dir, "memory.failcnt", "0", false) < 0 ||

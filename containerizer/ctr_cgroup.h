@@ -103,8 +103,9 @@ int ctr_cg_remove(const struct ctr_cg_set *set);
 /*
  * The end of a set with set->pool_as (v1): if every dir is empty and its
  * counters that cannot be reset are zero (no OOM kill, no pids.max hit),
- * resets the others (peak memory, failcnt, CPU usage), empties the memory
- * charge left behind and renames each dir to pool_as beside it: 1 when the
+ * and at most 1 MiB is still charged to it (no page cache: that is never
+ * reclaimed for a spare), resets the others (peak memory, failcnt, CPU
+ * usage) and renames each dir to pool_as beside it: 1 when the
  * whole set went to the pool. Otherwise (or without pool_as, or on v2)
  * removes the dirs as ctr_cg_remove does: 0, or its error. `seen_empty`:
  * the caller's ctr_cg_kill just returned 0 and nothing of the container is

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -172,6 +175,69 @@ TEST(cgroup_pool_reuses_a_clean_set_with_the_same_limits)
 	ASSERT_INT_EQ(waitpid(st.supervisor_pid, NULL, 0), st.supervisor_pid);
 	assert_cgroups_gone(id);
 	ASSERT_INT_EQ(count_spares(NULL), 0);
+	fx_cleanup();
+}
+
+/* Pages of `path` in the page cache (mincore of a mapping of the whole file). */
+static size_t cached_pages(const char *path, size_t *total)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+	unsigned char vec[(8 << 20) / 4096];
+	struct stat st;
+	size_t i, n = 0;
+	void *m;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ASSERT_INT_GE(fd, 0);
+	ASSERT_OK(fstat(fd, &st));
+	*total = ((size_t)st.st_size + (size_t)psz - 1) / (size_t)psz;
+	ASSERT_UINT_LE(*total, sizeof(vec));
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(m != MAP_FAILED);
+	ASSERT_OK(mincore(m, (size_t)st.st_size, vec));
+	for (i = 0; i < *total; i++)
+		n += vec[i] & 1;
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+	return n;
+}
+
+/*
+ * A container that reads files of its rootfs that were not cached has that page cache
+ * charged to its memory cgroup: its set is not pooled (a new container would inherit the
+ * charge), and the page cache stays cached for the next container (it used to be reclaimed
+ * with memory.force_empty, so every launch read the rootfs's files from disk again).
+ */
+TEST(cgroup_set_with_page_cache_is_removed_and_the_cache_kept)
+{
+	const char *reader[] = {"/bin/sh", "-c", "cat /big.bin >/dev/null", NULL};
+	struct keel_ctr_spec spec = {.argv = reader, .cpus = 0.5, .mem_bytes = 64 << 20};
+	char id[KEEL_CTR_ID_SIZE], path[PATH_MAX], block[65536];
+	struct statfs sfs;
+	size_t total, i;
+	int fd;
+
+	fx_require_cgroup_v1();
+	ASSERT_INT_LT(snprintf(path, sizeof(path), "%s/big.bin", fx_rootfs()), (int)sizeof(path));
+	ASSERT_OK(statfs(fx_rootfs(), &sfs));
+	if (sfs.f_type == TMPFS_MAGIC)
+		TH_SKIP("the rootfs is on tmpfs: its pages are not page cache to drop");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ASSERT_INT_GE(fd, 0);
+	memset(block, 'k', sizeof(block));
+	for (i = 0; i < (4u << 20) / sizeof(block); i++)
+		ASSERT_INT_EQ(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	ASSERT_OK(fsync(fd));
+	ASSERT_OK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+	close(fd);
+	ASSERT_UINT_LT(cached_pages(path, &total), total / 2);
+
+	spec.rootfs = fx_rootfs();
+	fx_open();
+	run_to_exit_0_and_destroy(&spec, id);
+	ASSERT_INT_EQ(count_spares(NULL), 0);
+	ASSERT_UINT_GT(cached_pages(path, &total), total * 3 / 4);
+	ASSERT_OK(unlink(path));
 	fx_cleanup();
 }
 

@@ -606,7 +606,7 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	get(spare_cpu, "cpuacct.usage", buf, sizeof(buf));
 	ASSERT_STR_EQ(buf, "0");
 	get(spare_mem, "memory.force_empty", buf, sizeof(buf));
-	ASSERT_STR_EQ(buf, ""); /* 80 KiB left: tolerated, nothing to give back */
+	ASSERT_STR_EQ(buf, ""); /* 80 KiB left: tolerated, nothing reclaimed */
 
 	/* Claim it again, then end with an OOM kill: never pooled (the counter cannot be reset). */
 	set.spare = ".pool-t-k-c1";
@@ -619,13 +619,13 @@ TEST(cgroup_v1_fake_tree_spare_claimed_reset_and_pooled)
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	ASSERT_TRUE(exists_in(mem_parent, "c1"));
 
-	/* Memory that will not go (the fake file keeps its 8 MiB): no reuse; force_empty tried. */
+	/* Page cache charged (8 MiB): no reuse, and never reclaimed (no force_empty write). */
 	u.oom_kills = 0;
 	put(mem, "memory.usage_in_bytes", "8388608\n");
 	ASSERT_INT_LT(ctr_cg_release(&set, &u, false), 0);
 	ASSERT_FALSE(exists_in(mem_parent, ".pool-t-k-c1"));
 	get(mem, "memory.force_empty", buf, sizeof(buf));
-	ASSERT_STR_EQ(buf, "0");
+	ASSERT_STR_EQ(buf, "");
 
 	/* A rename that fails in one hierarchy (a non-empty dir has the name): no spare. */
 	u.oom_kills = 0;
