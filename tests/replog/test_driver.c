@@ -58,18 +58,7 @@ static int fx_try_open(struct fixture *fx, unsigned i, char *errmsg)
 static void fx_open(struct fixture *fx, unsigned i)
 {
 	char errmsg[KEEL_ERRMSG_SIZE];
-	struct replog_options o = {.path = fx->dir[i],
-				   .self = i,
-				   .nodes = N,
-				   .quorum = 2,
-				   .peers = fx->peers,
-				   .server = fx->srv[i],
-				   .prefix = "/replog",
-				   .auto_init = true,
-				   .tick_ms = 20,
-				   .seed = th_seed() + i};
-	int rv = replog_open(fx->loop, &o, &fx->r[i], errmsg);
-	if (rv < 0)
+	if (fx_try_open(fx, i, errmsg) < 0)
 		th_fail(__FILE__, __LINE__, "open %u: %s", i, errmsg);
 }
 
