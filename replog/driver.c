@@ -237,23 +237,23 @@ out:
 	keel_buf_clear(body);
 }
 
+/* Moves the notices held for `node` (driver_hold) to its outgoing batch. */
+static void driver_unhold(struct replog *r, unsigned node)
+{
+	if (keel_buf_size(&r->held[node]) == 0)
+		return;
+	/* On ENOMEM they stay held, for the next message or notice to `node`. */
+	if (keel_buf_append(&r->out[node], keel_buf_rptr(&r->held[node]),
+			    keel_buf_size(&r->held[node])) == 0)
+		keel_buf_clear(&r->held[node]);
+}
+
 /*
  * Queues an encoded batch for `node`. Everything queued during one drain
  * (driver_drain) leaves as one request per peer when it ends: an encoded
  * Batch is a repeated field, so batches concatenate into one. Under load
  * that turns dozens of requests per peer into one (measured: docs/replog.md).
  */
-/* Moves the notices held for `node` (driver_hold) to its outgoing batch. */
-static void driver_unhold(struct replog *r, unsigned node)
-{
-	if (keel_buf_size(&r->held[node]) == 0)
-		return;
-	/* On ENOMEM they stay held: the timer tries again. */
-	if (keel_buf_append(&r->out[node], keel_buf_rptr(&r->held[node]),
-			    keel_buf_size(&r->held[node])) == 0)
-		keel_buf_clear(&r->held[node]);
-}
-
 static void driver_send(struct replog *r, unsigned node, struct keel_buf *body)
 {
 	driver_unhold(r, node); /* held notices first: they are about earlier positions */
@@ -767,8 +767,8 @@ void replog_close(struct replog *r)
 	}
 	if (r->store) {
 		replog_store_flush(r->store);
-		driver_flush_pending(
-		    r); /* without a store (open failed early) nothing is pending */
+		/* Without a store (open failed early) nothing is pending. */
+		driver_flush_pending(r);
 	}
 	driver_fail_pending(r, -ECANCELED);
 	driver_fail_ops(r, -ECANCELED);
