@@ -22,6 +22,8 @@
 #define DRIVER_PEER_INFLIGHT_MAX 4096
 /* A peer's coalesced messages go out at once beyond this many bytes. */
 #define DRIVER_OUT_MAX (1u << 20)
+/* Longest a LEARNED notice to a peer waits for a message to ride with (driver_hold). */
+#define DRIVER_LEARNED_HOLD_MS 5
 
 /* A client operation in flight: its callback and, for APPEND, the bytes (owned). */
 struct driver_op {
@@ -37,7 +39,8 @@ struct driver_op {
 /* What one update leaves to do once the store has made `seq` durable. */
 struct driver_pending {
 	uint64_t seq;			/* durable seq needed first (0: none) */
-	struct keel_buf *bodies;	/* per node: encoded batch (empty: nothing) */
+	struct keel_buf *bodies;	/* per node: encoded batch (empty: nothing); nodes more
+					 * follow: LEARNED notices to that node, held (driver_hold) */
 	struct replog_completion *done; /* completions (copied) */
 	size_t n_done;			/* number of completions */
 	struct driver_pending *next;	/* FIFO link */
@@ -58,6 +61,8 @@ struct replog {
 	struct keel_http_client **clients; /* per node (NULL for self) */
 	size_t *inflight;		   /* per node: requests not answered */
 	struct keel_buf *out;		   /* per node: messages to send when the drain ends */
+	struct keel_buf *held;		   /* per node: LEARNED notices waiting for a ride */
+	struct keel_timer *hold_timer;	   /* posts held notices DRIVER_LEARNED_HOLD_MS late */
 	struct replog_config cfg;	   /* core config */
 	struct replog_core *core;	   /* the core (NULL while failed) */
 	struct replog_store *store;	   /* the store */
@@ -178,7 +183,7 @@ static void driver_complete(struct replog *r, const struct replog_completion *c)
 static void driver_pending_free(struct replog *r, struct driver_pending *p)
 {
 	if (p->bodies)
-		for (unsigned i = 0; i < r->cfg.nodes; i++)
+		for (unsigned i = 0; i < 2 * r->cfg.nodes; i++)
 			keel_buf_free(&p->bodies[i]);
 	keel_free(p->bodies);
 	keel_free(p->done);
@@ -232,6 +237,17 @@ out:
 	keel_buf_clear(body);
 }
 
+/* Moves the notices held for `node` (driver_hold) to its outgoing batch. */
+static void driver_unhold(struct replog *r, unsigned node)
+{
+	if (keel_buf_size(&r->held[node]) == 0)
+		return;
+	/* On ENOMEM they stay held, for the next message or notice to `node`. */
+	if (keel_buf_append(&r->out[node], keel_buf_rptr(&r->held[node]),
+			    keel_buf_size(&r->held[node])) == 0)
+		keel_buf_clear(&r->held[node]);
+}
+
 /*
  * Queues an encoded batch for `node`. Everything queued during one drain
  * (driver_drain) leaves as one request per peer when it ends: an encoded
@@ -240,6 +256,7 @@ out:
  */
 static void driver_send(struct replog *r, unsigned node, struct keel_buf *body)
 {
+	driver_unhold(r, node); /* held notices first: they are about earlier positions */
 	if (keel_buf_append(&r->out[node], keel_buf_rptr(body), keel_buf_size(body)) < 0)
 		return; /* lost: retransmitted on ticks */
 	if (keel_buf_size(&r->out[node]) >= DRIVER_OUT_MAX)
@@ -250,6 +267,42 @@ static void driver_flush_out(struct replog *r)
 {
 	for (unsigned i = 0; i < r->cfg.nodes; i++)
 		driver_post(r, i);
+}
+
+/*
+ * Holds LEARNED notices for `node` until another message goes there (the
+ * next append's WRITE, usually) or DRIVER_LEARNED_HOLD_MS pass. Posted at
+ * once, they wake each follower (and its storage thread, for the lazy mark)
+ * right when the writer answers its client, on the CPUs the client's next
+ * request needs; riding with the next WRITE they cost no wake-up at all.
+ * Only the followers' knowledge of what was chosen is late, which the core
+ * tolerates like any delay of the network; no vote and no reply waits.
+ */
+static void driver_hold(struct replog *r, unsigned node, struct keel_buf *body)
+{
+	if (keel_buf_size(&r->out[node]) > 0 || r->hold_timer == NULL) {
+		/* Something leaves anyway: ride with it (or closing: no timer). */
+		driver_send(r, node, body);
+		return;
+	}
+	if (keel_buf_append(&r->held[node], keel_buf_rptr(body), keel_buf_size(body)) < 0)
+		return; /* lost: the followers learn on catch-up */
+	if (keel_buf_size(&r->held[node]) >= DRIVER_OUT_MAX) {
+		driver_unhold(r, node);
+		driver_post(r, node);
+	} else if (!keel_timer_active(r->hold_timer)) {
+		keel_timer_start(r->hold_timer, DRIVER_LEARNED_HOLD_MS, 0);
+	}
+}
+
+static void driver_on_hold_timer(struct keel_timer *t, void *arg)
+{
+	struct replog *r = arg;
+	(void)t;
+	for (unsigned i = 0; i < r->cfg.nodes; i++) {
+		driver_unhold(r, i);
+		driver_post(r, i);
+	}
 }
 
 /*
@@ -303,6 +356,9 @@ static void driver_dispatch(struct replog *r, struct driver_pending *p)
 			driver_send(r, i, &p->bodies[i]);
 		}
 	}
+	for (unsigned i = 0; p->bodies && i < r->cfg.nodes; i++)
+		if (keel_buf_size(&p->bodies[r->cfg.nodes + i]) > 0)
+			driver_hold(r, i, &p->bodies[r->cfg.nodes + i]);
 	for (size_t i = 0; i < p->n_done; i++)
 		driver_complete(r, &p->done[i]);
 }
@@ -370,7 +426,7 @@ static int driver_take_update(struct replog *r, const struct replog_update *u)
 	if (u->sync)
 		replog_store_submit(r->store, NULL, 0, &p->seq); /* everything handed over so far */
 	if (u->n_msgs) {
-		p->bodies = keel_calloc(r->cfg.nodes, sizeof(*p->bodies));
+		p->bodies = keel_calloc(2 * r->cfg.nodes, sizeof(*p->bodies));
 		if (p->bodies == NULL)
 			goto nomem;
 		for (size_t i = 0; i < u->n_msgs; i++) {
@@ -379,7 +435,10 @@ static int driver_take_update(struct replog *r, const struct replog_update *u)
 				continue;
 			REPLOG_TRACE(r->trace, "out", m->type, driver_msg_position(m),
 				     m->to | (uint64_t)p->seq << 8);
-			rv = replog_wire_encode(m, 1, &p->bodies[m->to], r->errmsg);
+			/* LEARNED to a peer: held for a ride (driver_hold); self ones step now. */
+			bool hold = m->type == REPLOG_MSG_LEARNED && m->to != r->cfg.self;
+			rv = replog_wire_encode(m, 1, &p->bodies[m->to + (hold ? r->cfg.nodes : 0)],
+						r->errmsg);
 			if (rv < 0) {
 				driver_pending_free(r, p);
 				return rv;
@@ -500,6 +559,7 @@ static void driver_drain(struct replog *r)
 	}
 	r->stepping = false;
 	driver_flush_out(r);
+	replog_store_kick(r->store);
 }
 
 static void driver_on_durable(struct replog_store *s, uint64_t seq, int status, void *arg)
@@ -621,8 +681,9 @@ int replog_open(struct keel_loop *loop, const struct replog_options *opts, struc
 	r->clients = keel_calloc(opts->nodes, sizeof(*r->clients));
 	r->inflight = keel_calloc(opts->nodes, sizeof(*r->inflight));
 	r->out = keel_calloc(opts->nodes, sizeof(*r->out));
+	r->held = keel_calloc(opts->nodes, sizeof(*r->held));
 	if (r->prefix == NULL || r->peers == NULL || r->clients == NULL || r->inflight == NULL ||
-	    r->out == NULL) {
+	    r->out == NULL || r->held == NULL) {
 		rv = keel_errf(errmsg, -ENOMEM, "replog: out of memory");
 		goto fail;
 	}
@@ -674,7 +735,9 @@ int replog_open(struct keel_loop *loop, const struct replog_options *opts, struc
 	rv = keel_async_new(loop, driver_on_defer, r, &r->defer, errmsg);
 	if (rv < 0)
 		goto fail;
-	rv = keel_timer_new(loop, driver_on_tick, r, &r->tick);
+	rv = keel_timer_new(loop, driver_on_hold_timer, r, &r->hold_timer);
+	if (rv == 0)
+		rv = keel_timer_new(loop, driver_on_tick, r, &r->tick);
 	if (rv == 0)
 		rv = keel_timer_start(r->tick, 1, 0);
 	if (rv < 0) {
@@ -695,14 +758,18 @@ void replog_close(struct replog *r)
 	r->closing = true;
 	if (r->tick)
 		keel_timer_free(r->tick);
+	keel_timer_free(r->hold_timer); /* NULL-safe; held notices now go at once */
+	r->hold_timer = NULL;
 	if (r->core) {
 		/* Cancel the writer's pending work (completions fire). */
 		struct replog_event ev = {.type = REPLOG_EV_STOP};
 		driver_step(r, &ev);
 	}
-	if (r->store)
+	if (r->store) {
 		replog_store_flush(r->store);
-	driver_flush_pending(r);
+		/* Without a store (open failed early) nothing is pending. */
+		driver_flush_pending(r);
+	}
 	driver_fail_pending(r, -ECANCELED);
 	driver_fail_ops(r, -ECANCELED);
 	driver_run_deferred(r); /* decided earlier; their callbacks run now, in order */
@@ -724,6 +791,9 @@ void replog_close(struct replog *r)
 	for (unsigned i = 0; r->out && i < r->opts.nodes; i++)
 		keel_buf_free(&r->out[i]);
 	keel_free(r->out);
+	for (unsigned i = 0; r->held && i < r->opts.nodes; i++)
+		keel_buf_free(&r->held[i]);
+	keel_free(r->held);
 	keel_free(r->peers);
 	keel_free(r->prefix);
 	keel_free(r);

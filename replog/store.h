@@ -130,10 +130,19 @@ int replog_store_submit(struct replog_store *s, const struct replog_write *w, si
  * updates without `sync`, e.g. learned marks): they wait up to 5 ms for an
  * urgent submission to share its group (and fsync) instead of costing one
  * of their own. Still committed in order: a later urgent submission, a
- * flush or close commits them first.
+ * flush or close commits them first. The storage thread is not woken for
+ * them until replog_store_kick (or an urgent submission, a flush or close):
+ * call it once the submissions of the current step are made.
  */
 int replog_store_submit_lazy(struct replog_store *s, const struct replog_write *w, size_t n,
 			     uint64_t *seq);
+
+/*
+ * Wakes the storage thread for lazy submissions it was not woken for yet
+ * (nothing if none). The driver calls it at the end of each drain, so that
+ * a learned mark stepped just before a WRITE costs no wake-up of its own.
+ */
+void replog_store_kick(struct replog_store *s);
 
 /*
  * Reads the action at `position` as every submitted write left it: 0,

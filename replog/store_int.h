@@ -33,6 +33,8 @@
 
 /* The store-private write kind of a learned mark (record.h). */
 #define STORE_WRITE_MARK REPLOG_RECORD_WRITE_MARK
+/* How long lazy submissions wait for an urgent one to share its group (fsync). */
+#define STORE_LAZY_MS 5
 
 /* One submission: its writes, copied, with values in the same allocation. */
 struct store_batch {
@@ -70,6 +72,8 @@ struct replog_store {
 	struct store_batch *ov_new;    /* overlay: newest */
 	uint64_t next_seq;	       /* last seq handed out */
 	uint64_t durable_seq;	       /* highest seq reported durable to the loop */
+	bool lazy_unkicked;	       /* a lazy submission the thread was not woken for */
+	struct keel_timer *lazy_timer; /* kicked lazy submissions: wake the thread when due */
 	bool error_reported;	       /* on_durable already told of the current failure */
 	void **reads;		       /* copies handed out by replog_store_read */
 	size_t n_reads;		       /* number of copies */

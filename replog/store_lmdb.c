@@ -16,6 +16,8 @@
 
 #define STORE_MAP_DEFAULT (64u << 20)
 
+static void store_lazy_due(struct keel_timer *t, void *arg);
+
 static void store_batch_free(struct store_batch *b)
 {
 	keel_free(b);
@@ -282,6 +284,8 @@ int replog_store_open(const struct replog_store_config *cfg, struct replog_store
 	}
 	if (rv == 0 && cfg->loop) {
 		rv = keel_async_new(cfg->loop, store_async_cb, s, &s->async, errmsg);
+		if (rv == 0 && keel_timer_new(cfg->loop, store_lazy_due, s, &s->lazy_timer) < 0)
+			rv = keel_errf(errmsg, -ENOMEM, "store: out of memory");
 	}
 	if (rv == 0) {
 		int e = pthread_create(&s->thread, NULL, store_thread_main, s);
@@ -309,6 +313,7 @@ void replog_store_close(struct replog_store *s)
 {
 	if (s == NULL)
 		return;
+	keel_timer_free(s->lazy_timer); /* the thread commits what is queued before it stops */
 	if (s->thread_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = true;
@@ -443,6 +448,33 @@ int replog_store_submit_lazy(struct replog_store *s, const struct replog_write *
 	return store_submit(s, w, n, true, seq);
 }
 
+/* Lazy submissions waited STORE_LAZY_MS and no urgent one took them: commit them now. */
+static void store_lazy_due(struct keel_timer *t, void *arg)
+{
+	struct replog_store *s = arg;
+	(void)t;
+	pthread_mutex_lock(&s->mu);
+	if (s->q_head)
+		s->q_urgent = true;
+	pthread_mutex_unlock(&s->mu);
+	pthread_cond_signal(&s->cond_work);
+}
+
+void replog_store_kick(struct replog_store *s)
+{
+	if (!s->lazy_unkicked)
+		return;
+	s->lazy_unkicked = false;
+	if (s->lazy_timer == NULL) {
+		pthread_cond_signal(&s->cond_work); /* no loop: the thread does the waiting */
+		return;
+	}
+	/* The thread sleeps on: the next urgent submission usually comes first and takes them. */
+	if (!keel_timer_active(s->lazy_timer) &&
+	    keel_timer_start(s->lazy_timer, STORE_LAZY_MS, 0) < 0)
+		pthread_cond_signal(&s->cond_work);
+}
+
 /*
  * Like store_read without the value: ballot, type and learned flag of the
  * action at `position` (a learned mark in LMDB is not looked at: the caller
@@ -574,10 +606,18 @@ static int store_submit(struct replog_store *s, const struct replog_write *w, si
 	if (!lazy)
 		s->q_urgent = true;
 	pthread_mutex_unlock(&s->mu);
+	*seq = b->seq;
+	if (lazy) {
+		/* Woken by replog_store_kick or by the next urgent submission, whichever first. */
+		s->lazy_unkicked = true;
+		return 0;
+	}
 	/* After the unlock: woken under it, the thread would block on mu at once (one more
 	 * futex round trip, i.e. a second wake-up, before it can take the group). */
+	s->lazy_unkicked = false;
+	if (s->lazy_timer)
+		keel_timer_stop(s->lazy_timer);
 	pthread_cond_signal(&s->cond_work);
-	*seq = b->seq;
 	return 0;
 }
 

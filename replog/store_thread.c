@@ -13,8 +13,7 @@
 #include "runtime/failpoint.h"
 #include "runtime/loop.h"
 
-/* How long lazy submissions wait for an urgent one to share its group. */
-#define STORE_LAZY_NS 5000000
+#define STORE_LAZY_NS (STORE_LAZY_MS * 1000000ull)
 /* Commit the open LMDB transaction at the latest this long after its first group. */
 #define STORE_TXN_AGE_NS 50000000
 /* ... or once the log holds this much (the log starts again after a commit). */

@@ -10,6 +10,7 @@ build=$(cd "${1:-$root/build/bench}" && pwd)
 klog=$build/replog/keel-log
 zkb=$build/replog/keel-replog-zk-bench
 lim=$build/replog/keel-replog-limits
+. "$root/bench/replog/lib.sh"
 for b in "$klog" "$zkb" "$lim"; do [ -x "$b" ] || { echo "missing $b: ninja -C $build" >&2; exit 2; }; done
 work=$(mktemp -d "$build/bench-replog.XXXXXX")
 pids=()
@@ -17,7 +18,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	"$root/scripts/services/zookeeper.sh" stop "$work/zk" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	rm -rf "$work" ${shm:+"$shm"}
 }
 trap cleanup EXIT
 
@@ -29,22 +30,8 @@ rtt_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_p50_us=\([0-9.]*\).*/\1/p')
 rtt2_us=$(echo "$limits" | sed -n 's/.*loopback_rtt_2proc_p50_us=\([0-9.]*\).*/\1/p')
 fsync3_us=$(echo "$limits" | sed -n 's/^fdatasync3_second_p50_us=\([0-9.]*\).*/\1/p')
 
-# Three ports the kernel reports free right now (not a random guess that may be taken).
-read -r -a port < <(python3 -c 'import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
-peers=127.0.0.1:${port[0]},127.0.0.1:${port[1]},127.0.0.1:${port[2]}
-for i in 0 1 2; do
-	"$klog" replica --path="$work/r$i" --peers="$peers" --self=$i 2>"$work/log$i" &
-	pids+=($!)
-done
-for i in 0 1 2; do
-	for _ in $(seq 100); do
-		curl -sf -m 2 "http://127.0.0.1:${port[$i]}/log/read?from=0&to=0" >/dev/null && break
-		sleep 0.1
-	done
-done
+pick_ports
+start_replicas "$klog" "$work/log" "$work/r0" "$work/r1" "$work/r2"
 # A failed run says why: the replicas' logs.
 ours_failed() {
 	echo "keel bench failed; replica logs:" >&2
@@ -67,6 +54,20 @@ done
 for p in "${pids[@]}"; do kill "$p"; done
 wait 2>/dev/null || true
 pids=()
+
+# The same 1-in-flight run with the three replicas on tmpfs, where fdatasync costs ~nothing: what
+# is left is keel's own overhead (hops, wake-ups, HTTP), the rest of the p50 above is the disk's.
+shm=$(mktemp -d /dev/shm/keel-bench-replog.XXXXXX)
+start_replicas "$klog" "$work/shm-log" "$shm/r0" "$shm/r1" "$shm/r2"
+"$klog" bench --targets=127.0.0.1:${port[0]} --count=200 --size=100 --inflight=8 >/dev/null ||
+	ours_failed
+tmpfs_1=$("$klog" bench --targets=127.0.0.1:${port[0]} --count=1000 --size=100 --inflight=1) ||
+	ours_failed
+echo "tmpfs: $tmpfs_1"
+for p in "${pids[@]}"; do kill "$p"; done
+wait 2>/dev/null || true
+pids=()
+rm -rf "$shm"
 
 echo "== ZooKeeper (3 servers, forceSync=yes)"
 conn=$("$root/scripts/services/zookeeper.sh" start "$work/zk" 3 | tail -1)
@@ -98,3 +99,5 @@ echo "goal: 64 in flight >= 3x ZooKeeper; 1 in flight p50 <= ZooKeeper's and <= 
 echo "for reference: 2x (process-to-process RTT ${rtt2_us} us + second of three concurrent"\
 " fdatasyncs ${fsync3_us} us) = $(awk -v r="$rtt2_us" -v f="$fsync3_us" \
 	'BEGIN { printf "%.0f", 2 * (r + f) }') us"
+echo "keel's own overhead without the disk (three replicas on tmpfs): 1 in flight p50"\
+" $(field "$tmpfs_1" p50_us) us (100 B), against ${p50_1} us on the disk"

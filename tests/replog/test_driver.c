@@ -40,9 +40,8 @@ static void fx_server(struct fixture *fx, unsigned i, uint16_t port)
 	fx->peers[i].port = keel_http_server_port(fx->srv[i]);
 }
 
-static void fx_open(struct fixture *fx, unsigned i)
+static int fx_try_open(struct fixture *fx, unsigned i, char *errmsg)
 {
-	char errmsg[KEEL_ERRMSG_SIZE];
 	struct replog_options o = {.path = fx->dir[i],
 				   .self = i,
 				   .nodes = N,
@@ -53,8 +52,13 @@ static void fx_open(struct fixture *fx, unsigned i)
 				   .auto_init = true,
 				   .tick_ms = 20,
 				   .seed = th_seed() + i};
-	int rv = replog_open(fx->loop, &o, &fx->r[i], errmsg);
-	if (rv < 0)
+	return replog_open(fx->loop, &o, &fx->r[i], errmsg);
+}
+
+static void fx_open(struct fixture *fx, unsigned i)
+{
+	char errmsg[KEEL_ERRMSG_SIZE];
+	if (fx_try_open(fx, i, errmsg) < 0)
 		th_fail(__FILE__, __LINE__, "open %u: %s", i, errmsg);
 }
 
@@ -187,6 +191,40 @@ TEST(driver_three_replicas_elect_append_and_read_back)
 	ASSERT_UINT_EQ(m.ensemble, 3);
 	ASSERT_UINT_EQ(m.appends, 300);
 	ASSERT_UINT_GT(m.fsyncs, 0);
+	fx_teardown(&fx);
+}
+
+static bool learned_at(struct fixture *fx, unsigned i, uint64_t position)
+{
+	uint8_t type;
+	const void *val;
+	size_t len;
+	return replog_reader_read(fx->r[i], position, &type, &val, &len) == 0;
+}
+
+/*
+ * The writer holds LEARNED notices to followers for the next message to
+ * them (driver_hold): when no append follows, its timer still sends them,
+ * and the followers learn the last append without a catch-up of their own.
+ */
+TEST(driver_followers_learn_the_last_append_without_a_next_one)
+{
+	struct fixture fx;
+	struct done st = {0};
+	uint64_t pos[3];
+
+	fx_setup(&fx);
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, all_voting(&fx), 10000));
+	ASSERT_OK(replog_writer_start(fx.r[0], on_done, &st));
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, st.fired, 10000));
+	ASSERT_OK(st.status);
+	append_many(&fx, 0, 0, 3, 1, pos);
+	for (unsigned i = 0; i < N; i++) {
+		TH_CONTEXT("replica %u", i);
+		ASSERT_TRUE(RUN_UNTIL(fx.loop, learned_at(&fx, i, pos[2]), 10000));
+		ASSERT_TRUE(learned_at(&fx, i, pos[0]));
+	}
+	TH_CONTEXT(NULL);
 	fx_teardown(&fx);
 }
 
@@ -348,6 +386,34 @@ TEST(driver_callbacks_never_run_inside_the_starting_call)
 
 #ifdef KEEL_FAILPOINTS
 #include "runtime/alloc.h"
+
+/* Out of memory at each allocation of replog_open in turn (its timers included): it fails
+ * with -ENOMEM and leaks nothing (ASan); then it opens and the replica works. */
+TEST(driver_open_fails_cleanly_at_each_allocation)
+{
+	struct fixture fx;
+	char errmsg[KEEL_ERRMSG_SIZE];
+	int rv = -ENOMEM;
+
+	fx_setup(&fx);
+	for (long k = 1; k <= 10000 && rv == -ENOMEM; k++) {
+		TH_CONTEXT("allocation %ld", k);
+		fx_down(&fx, 1); /* a new server each time: a route cannot be removed */
+		fx_server(&fx, 1, 0);
+		keel_alloc_fail_after(k, false);
+		rv = fx_try_open(&fx, 1, errmsg);
+		keel_alloc_fail_after(0, false);
+		if (rv < 0)
+			ASSERT_NULL(fx.r[1]);
+	}
+	TH_CONTEXT(NULL);
+	ASSERT_OK(rv);
+	ASSERT_NOT_NULL(fx.r[1]);
+	ASSERT_OK(replog_peer_set(fx.r[0], 1, "127.0.0.1", fx.peers[1].port));
+	ASSERT_OK(replog_peer_set(fx.r[2], 1, "127.0.0.1", fx.peers[1].port));
+	ASSERT_TRUE(RUN_UNTIL(fx.loop, all_voting(&fx), 10000));
+	fx_teardown(&fx);
+}
 
 TEST(driver_failure_inside_a_call_is_reported_after_it_returns)
 {
