@@ -683,14 +683,16 @@ static int many_clients(uint16_t port, int up, int down)
 	}
 	for (i = 0; i < MANY; i++)
 		if (keel_http_client_new(loop, "127.0.0.1", port, NULL, &cs[i], NULL) < 0) {
-			fprintf(stderr, "many_clients: client %d: keel_http_client_new failed\n", i);
+			fprintf(stderr, "many_clients: client %d: keel_http_client_new failed\n",
+				i);
 			return 1;
 		}
 	for (round = 1; round <= 2; round++) {
 		for (i = 0; i < MANY; i++)
 			if (keel_http_client_request(cs[i], "GET", "/hello", NULL, NULL, NULL, 0,
 						     &buffered, &res[i]) < 0) {
-				fprintf(stderr, "many_clients: round %d: client %d: request failed\n",
+				fprintf(stderr,
+					"many_clients: round %d: client %d: request failed\n",
 					round, i);
 				return 1;
 			}
