@@ -37,32 +37,6 @@ static uint64_t reg_ops(struct master *m)
 	return st.operations;
 }
 
-static const char *jstr(json_t *j, const char *path)
-{
-	char buf[256], *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k != NULL && j != NULL;
-	     k = strtok_r(NULL, ".", &save))
-		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
-	if (j == NULL || !json_is_string(j))
-		th_fail(__FILE__, __LINE__, "%s: not a string", path);
-	return json_string_value(j);
-}
-
-static json_t *jget(json_t *j, const char *path)
-{
-	char buf[256], *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k != NULL && j != NULL;
-	     k = strtok_r(NULL, ".", &save))
-		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
-	if (j == NULL)
-		th_fail(__FILE__, __LINE__, "%s: missing", path);
-	return j;
-}
-
 /* Calls type (JSON) and returns the parsed answer, checking its type. */
 static json_t *get_json(struct fx *f, struct master *m, const char *call, const char *type)
 {
@@ -71,7 +45,7 @@ static json_t *get_json(struct fx *f, struct master *m, const char *call, const 
 
 	api_json(f, m->port, call, &r);
 	j = hjson(&r);
-	ASSERT_STR_EQ(jstr(j, "type"), type);
+	ASSERT_STR_EQ(hjson_str(j, "type"), type);
 	hresp_free(&r);
 	return j;
 }
@@ -89,26 +63,26 @@ TEST(api_get_calls_json)
 	m = start_leader(&f, true, NULL);
 
 	j = get_json(&f, m, "{\"type\":\"GET_HEALTH\"}", "GET_HEALTH");
-	ASSERT_TRUE(json_is_true(jget(j, "get_health.healthy")));
+	ASSERT_TRUE(json_is_true(hjson_at(j, "get_health.healthy")));
 	json_decref(j);
 
 	j = get_json(&f, m, "{\"type\":\"GET_VERSION\"}", "GET_VERSION");
-	ASSERT_STR_EQ(jstr(j, "get_version.version_info.version"), master_build_version());
-	ASSERT_UINT_EQ(strlen(jstr(j, "get_version.version_info.build_date")), 19);
-	ASSERT_TRUE(json_number_value(jget(j, "get_version.version_info.build_time")) > 1e9);
+	ASSERT_STR_EQ(hjson_str(j, "get_version.version_info.version"), master_build_version());
+	ASSERT_UINT_EQ(strlen(hjson_str(j, "get_version.version_info.build_date")), 19);
+	ASSERT_TRUE(json_number_value(hjson_at(j, "get_version.version_info.build_time")) > 1e9);
 	json_decref(j);
 
 	j = get_json(&f, m, "{\"type\":\"GET_FLAGS\"}", "GET_FLAGS");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_flags.flags")), 3);
-	ASSERT_STR_EQ(jstr(j, "get_flags.flags.0.name"), "port");
-	ASSERT_STR_EQ(jstr(j, "get_flags.flags.0.value"), "5050");
-	ASSERT_STR_EQ(jstr(j, "get_flags.flags.2.name"), "work_dir");
-	ASSERT_STR_EQ(jstr(j, "get_flags.flags.2.value"), "/var/k\xc3\xa9"
-							  "el");
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_flags.flags")), 3);
+	ASSERT_STR_EQ(hjson_str(j, "get_flags.flags.0.name"), "port");
+	ASSERT_STR_EQ(hjson_str(j, "get_flags.flags.0.value"), "5050");
+	ASSERT_STR_EQ(hjson_str(j, "get_flags.flags.2.name"), "work_dir");
+	ASSERT_STR_EQ(hjson_str(j, "get_flags.flags.2.value"), "/var/k\xc3\xa9"
+							       "el");
 	json_decref(j);
 
 	j = get_json(&f, m, "{\"type\":\"GET_METRICS\",\"get_metrics\":{}}", "GET_METRICS");
-	a = jget(j, "get_metrics.metrics");
+	a = hjson_at(j, "get_metrics.metrics");
 	ASSERT_UINT_GT(json_array_size(a), 20);
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		json_t *e = json_array_get(a, i);
@@ -121,41 +95,41 @@ TEST(api_get_calls_json)
 	json_decref(j);
 
 	j = get_json(&f, m, "{\"type\":\"GET_MASTER\"}", "GET_MASTER");
-	ASSERT_STR_EQ(jstr(j, "get_master.master_info.id"), m->id);
+	ASSERT_STR_EQ(hjson_str(j, "get_master.master_info.id"), m->id);
 	snprintf(pid, sizeof(pid), "master@127.0.0.1:%u", m->port);
-	ASSERT_STR_EQ(jstr(j, "get_master.master_info.pid"), pid);
-	ASSERT_INT_EQ(json_integer_value(jget(j, "get_master.master_info.port")), m->port);
-	ASSERT_TRUE(json_number_value(jget(j, "get_master.start_time")) > 1e9);
-	ASSERT_TRUE(json_number_value(jget(j, "get_master.elected_time")) >=
-		    json_number_value(jget(j, "get_master.start_time")));
+	ASSERT_STR_EQ(hjson_str(j, "get_master.master_info.pid"), pid);
+	ASSERT_INT_EQ(json_integer_value(hjson_at(j, "get_master.master_info.port")), m->port);
+	ASSERT_TRUE(json_number_value(hjson_at(j, "get_master.start_time")) > 1e9);
+	ASSERT_TRUE(json_number_value(hjson_at(j, "get_master.elected_time")) >=
+		    json_number_value(hjson_at(j, "get_master.start_time")));
 	json_decref(j);
 
 	/* Nothing registered yet: empty lists are left out, as Mesos leaves them out. */
 	j = get_json(&f, m, "{\"type\":\"GET_AGENTS\"}", "GET_AGENTS");
-	ASSERT_UINT_EQ(json_object_size(jget(j, "get_agents")), 0);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(j, "get_agents")), 0);
 	json_decref(j);
 
 	id = register_rich_agent(&f, m, "host-a");
 	j = get_json(&f, m, "{\"type\":\"GET_AGENTS\"}", "GET_AGENTS");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_agents.agents")), 1);
-	ASSERT_STR_EQ(jstr(j, "get_agents.agents.0.agent_info.id.value"), id);
-	ASSERT_STR_EQ(jstr(j, "get_agents.agents.0.agent_info.hostname"), "host-a");
-	ASSERT_TRUE(json_is_true(jget(j, "get_agents.agents.0.active")));
-	ASSERT_TRUE(json_is_false(jget(j, "get_agents.agents.0.deactivated")));
-	ASSERT_STR_EQ(jstr(j, "get_agents.agents.0.version"), "9.9.9");
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_agents.agents")), 1);
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.agents.0.agent_info.id.value"), id);
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.agents.0.agent_info.hostname"), "host-a");
+	ASSERT_TRUE(json_is_true(hjson_at(j, "get_agents.agents.0.active")));
+	ASSERT_TRUE(json_is_false(hjson_at(j, "get_agents.agents.0.deactivated")));
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.agents.0.version"), "9.9.9");
 	snprintf(pid, sizeof(pid), "slave(1)@127.0.0.1:%u", f.agent_port);
-	ASSERT_STR_EQ(jstr(j, "get_agents.agents.0.pid"), pid);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_agents.agents.0.total_resources")), 6);
-	ASSERT_STR_EQ(jstr(j, "get_agents.agents.0.total_resources.0.name"), "cpus");
-	ASSERT_TRUE(json_integer_value(jget(j, "get_agents.agents.0.registered_time.nanoseconds")) >
-		    0);
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.agents.0.pid"), pid);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_agents.agents.0.total_resources")), 6);
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.agents.0.total_resources.0.name"), "cpus");
+	ASSERT_TRUE(
+	    json_integer_value(hjson_at(j, "get_agents.agents.0.registered_time.nanoseconds")) > 0);
 	json_decref(j);
 
 	j = get_json(&f, m, "{\"type\":\"GET_STATE\"}", "GET_STATE");
-	ASSERT_STR_EQ(jstr(j, "get_state.get_agents.agents.0.agent_info.id.value"), id);
-	ASSERT_TRUE(json_is_object(jget(j, "get_state.get_frameworks")));
-	ASSERT_TRUE(json_is_object(jget(j, "get_state.get_executors")));
-	ASSERT_TRUE(json_is_object(jget(j, "get_state.get_tasks")));
+	ASSERT_STR_EQ(hjson_str(j, "get_state.get_agents.agents.0.agent_info.id.value"), id);
+	ASSERT_TRUE(json_is_object(hjson_at(j, "get_state.get_frameworks")));
+	ASSERT_TRUE(json_is_object(hjson_at(j, "get_state.get_executors")));
+	ASSERT_TRUE(json_is_object(hjson_at(j, "get_state.get_tasks")));
 	json_decref(j);
 	json_decref(get_json(&f, m, "{\"type\":\"GET_TASKS\"}", "GET_TASKS"));
 	json_decref(get_json(&f, m, "{\"type\":\"GET_FRAMEWORKS\"}", "GET_FRAMEWORKS"));
@@ -165,7 +139,7 @@ TEST(api_get_calls_json)
 	hcall(&f, m->port, "POST", "/master/api/v1", "application/json", NULL,
 	      "{\"type\":\"GET_HEALTH\"}", 21, &r);
 	j = hjson(&r);
-	ASSERT_STR_EQ(jstr(j, "type"), "GET_HEALTH");
+	ASSERT_STR_EQ(hjson_str(j, "type"), "GET_HEALTH");
 	json_decref(j);
 
 	hresp_free(&r);
@@ -508,7 +482,7 @@ static void mark_gone_life_cycle(bool in_memory)
 	json_decref(snap);
 	state = hget_json(&f, m->port, "/state");
 	ASSERT_UINT_EQ(json_array_size(json_object_get(state, "slaves")), 1);
-	ASSERT_STR_EQ(jstr(state, "slaves.0.id"), id2);
+	ASSERT_STR_EQ(hjson_str(state, "slaves.0.id"), id2);
 	json_decref(state);
 
 	/* It may never come back... */
@@ -642,7 +616,7 @@ TEST(mark_agent_gone_in_flight)
 		      REGISTRAR_AGENT_ADMITTED);
 	ASSERT_NOT_NULL(master_agent_find(lead, id));
 	j = get_json(&f, lead, "{\"type\":\"GET_AGENTS\"}", "GET_AGENTS");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "get_agents.agents")), 1);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_agents.agents")), 1);
 	json_decref(j);
 
 	/* The client leaves; the operation goes on. */
@@ -718,13 +692,13 @@ TEST(standby_redirects_api_and_serves_state)
 
 	snprintf(pid, sizeof(pid), "master@127.0.0.1:%u", a->port);
 	j = hget_json(&f, b->port, "/state");
-	ASSERT_STR_EQ(jstr(j, "leader"), pid);
-	ASSERT_STR_EQ(jstr(j, "id"), b->id);
+	ASSERT_STR_EQ(hjson_str(j, "leader"), pid);
+	ASSERT_STR_EQ(hjson_str(j, "id"), b->id);
 	ASSERT_NULL(json_object_get(j, "elected_time"));
 	json_decref(j);
 	j = hget_json(&f, a->port, "/master/state");
-	ASSERT_STR_EQ(jstr(j, "leader"), pid);
-	ASSERT_STR_EQ(jstr(j, "leader_info.id"), a->id);
+	ASSERT_STR_EQ(hjson_str(j, "leader"), pid);
+	ASSERT_STR_EQ(hjson_str(j, "leader_info.id"), a->id);
 	json_decref(j);
 	j = hget_json(&f, b->port, "/metrics/snapshot");
 	ASSERT_TRUE(metric(j, "master/elected") == 0);

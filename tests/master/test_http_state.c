@@ -32,31 +32,9 @@ static struct master *start_leader(struct fx *f, struct master_config *c, bool i
 	return m;
 }
 
-static json_t *jget(json_t *j, const char *path)
-{
-	char buf[256], *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k != NULL && j != NULL;
-	     k = strtok_r(NULL, ".", &save))
-		j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
-	if (j == NULL)
-		th_fail(__FILE__, __LINE__, "%s: missing", path);
-	return j;
-}
-
-static const char *jstr(json_t *j, const char *path)
-{
-	json_t *v = jget(j, path);
-
-	if (!json_is_string(v))
-		th_fail(__FILE__, __LINE__, "%s: not a string", path);
-	return json_string_value(v);
-}
-
 static double jnum(json_t *j, const char *path)
 {
-	json_t *v = jget(j, path);
+	json_t *v = hjson_at(j, path);
 
 	if (!json_is_number(v))
 		th_fail(__FILE__, __LINE__, "%s: not a number", path);
@@ -66,7 +44,7 @@ static double jnum(json_t *j, const char *path)
 /* The slave object with this id in a /state body. */
 static json_t *slave_by_id(json_t *state, const char *id)
 {
-	json_t *slaves = jget(state, "slaves");
+	json_t *slaves = hjson_at(state, "slaves");
 
 	for (size_t i = 0; i < json_array_size(slaves); i++) {
 		json_t *s = json_array_get(slaves, i);
@@ -98,89 +76,89 @@ TEST(state_shape)
 	id2 = register_rich_agent(&f, m, "host-2");
 
 	j = hget_json(&f, m->port, "/state");
-	ASSERT_STR_EQ(jstr(j, "version"), master_build_version());
-	ASSERT_UINT_EQ(strlen(jstr(j, "build_date")), 19);
+	ASSERT_STR_EQ(hjson_str(j, "version"), master_build_version());
+	ASSERT_UINT_EQ(strlen(hjson_str(j, "build_date")), 19);
 	ASSERT_TRUE(jnum(j, "build_time") > 1e9);
 	ASSERT_NULL(json_object_get(j, "git_sha"));
 	ASSERT_TRUE(fabs(jnum(j, "start_time") - now) < 120);
 	ASSERT_TRUE(jnum(j, "elected_time") >= jnum(j, "start_time"));
-	ASSERT_STR_EQ(jstr(j, "id"), m->id);
+	ASSERT_STR_EQ(hjson_str(j, "id"), m->id);
 	snprintf(pid, sizeof(pid), "master@127.0.0.1:%u", m->port);
-	ASSERT_STR_EQ(jstr(j, "pid"), pid);
-	ASSERT_STR_EQ(jstr(j, "hostname"), "127.0.0.1");
-	ASSERT_TRUE(json_is_real(jget(j, "activated_slaves"))); /* 2.0, as Mesos writes it */
+	ASSERT_STR_EQ(hjson_str(j, "pid"), pid);
+	ASSERT_STR_EQ(hjson_str(j, "hostname"), "127.0.0.1");
+	ASSERT_TRUE(json_is_real(hjson_at(j, "activated_slaves"))); /* 2.0, as Mesos writes it */
 	ASSERT_INT_EQ(jnum(j, "activated_slaves"), 2);
 	ASSERT_INT_EQ(jnum(j, "deactivated_slaves"), 0);
 	ASSERT_INT_EQ(jnum(j, "unreachable_slaves"), 0);
-	ASSERT_STR_EQ(jstr(j, "leader"), pid);
-	ASSERT_STR_EQ(jstr(j, "leader_info.id"), m->id);
-	ASSERT_STR_EQ(jstr(j, "leader_info.pid"), pid);
-	ASSERT_INT_EQ(json_integer_value(jget(j, "leader_info.port")), m->port);
-	ASSERT_STR_EQ(jstr(j, "leader_info.hostname"), "127.0.0.1");
-	ASSERT_STR_EQ(jstr(j, "cluster"), "c1");
-	ASSERT_STR_EQ(jstr(j, "flags.port"), "5050");
+	ASSERT_STR_EQ(hjson_str(j, "leader"), pid);
+	ASSERT_STR_EQ(hjson_str(j, "leader_info.id"), m->id);
+	ASSERT_STR_EQ(hjson_str(j, "leader_info.pid"), pid);
+	ASSERT_INT_EQ(json_integer_value(hjson_at(j, "leader_info.port")), m->port);
+	ASSERT_STR_EQ(hjson_str(j, "leader_info.hostname"), "127.0.0.1");
+	ASSERT_STR_EQ(hjson_str(j, "cluster"), "c1");
+	ASSERT_STR_EQ(hjson_str(j, "flags.port"), "5050");
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(empty); i++) {
 		TH_CONTEXT("%s", empty[i]);
-		ASSERT_TRUE(json_is_array(jget(j, empty[i])));
-		ASSERT_UINT_EQ(json_array_size(jget(j, empty[i])), 0);
+		ASSERT_TRUE(json_is_array(hjson_at(j, empty[i])));
+		ASSERT_UINT_EQ(json_array_size(hjson_at(j, empty[i])), 0);
 	}
 	TH_CONTEXT(NULL);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "slaves")), 2);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "slaves")), 2);
 	slave_by_id(j, id2);
 
 	s = slave_by_id(j, id);
-	ASSERT_STR_EQ(jstr(s, "hostname"), "host-1");
-	ASSERT_INT_EQ(json_integer_value(jget(s, "port")), 5051);
+	ASSERT_STR_EQ(hjson_str(s, "hostname"), "host-1");
+	ASSERT_INT_EQ(json_integer_value(hjson_at(s, "port")), 5051);
 	snprintf(pid, sizeof(pid), "slave(1)@127.0.0.1:%u", f.agent_port);
-	ASSERT_STR_EQ(jstr(s, "pid"), pid);
+	ASSERT_STR_EQ(hjson_str(s, "pid"), pid);
 	ASSERT_TRUE(fabs(jnum(s, "registered_time") - now) < 120);
-	ASSERT_TRUE(json_is_true(jget(s, "active")));
-	ASSERT_TRUE(json_is_false(jget(s, "deactivated")));
-	ASSERT_STR_EQ(jstr(s, "version"), "9.9.9");
-	ASSERT_UINT_EQ(json_array_size(jget(s, "capabilities")), 0);
+	ASSERT_TRUE(json_is_true(hjson_at(s, "active")));
+	ASSERT_TRUE(json_is_false(hjson_at(s, "deactivated")));
+	ASSERT_STR_EQ(hjson_str(s, "version"), "9.9.9");
+	ASSERT_UINT_EQ(json_array_size(hjson_at(s, "capabilities")), 0);
 	/* Attributes: scalars as numbers, text as is, sets and ranges as Mesos prints them. */
-	ASSERT_STR_EQ(jstr(s, "attributes.rack"), "r1");
+	ASSERT_STR_EQ(hjson_str(s, "attributes.rack"), "r1");
 	ASSERT_TRUE(jnum(s, "attributes.zone") == 3);
-	ASSERT_STR_EQ(jstr(s, "attributes.ids"), "{a, b}");
+	ASSERT_STR_EQ(hjson_str(s, "attributes.ids"), "{a, b}");
 	/* Resources: one flat map, reserved ones counted in the total. */
-	flat = jget(s, "resources");
+	flat = hjson_at(s, "resources");
 	ASSERT_TRUE(jnum(flat, "cpus") == 4);
 	ASSERT_TRUE(jnum(flat, "mem") == 1536);
 	ASSERT_TRUE(jnum(flat, "disk") == 100);
 	ASSERT_TRUE(jnum(flat, "gpus") == 0);
-	ASSERT_STR_EQ(jstr(flat, "ports"), "[31000-32000]");
+	ASSERT_STR_EQ(hjson_str(flat, "ports"), "[31000-32000]");
 	ASSERT_TRUE(jnum(flat, "cpus_revocable") == 2);
 	ASSERT_UINT_EQ(json_object_size(flat), 6);
-	flat = jget(s, "unreserved_resources");
+	flat = hjson_at(s, "unreserved_resources");
 	ASSERT_TRUE(jnum(flat, "mem") == 1024);
 	ASSERT_TRUE(jnum(flat, "cpus") == 4);
-	flat = jget(s, "reserved_resources");
+	flat = hjson_at(s, "reserved_resources");
 	ASSERT_UINT_EQ(json_object_size(flat), 1);
 	ASSERT_TRUE(jnum(flat, "web.mem") == 512);
 	ASSERT_TRUE(jnum(flat, "web.cpus") == 0);
-	flat = jget(s, "used_resources");
+	flat = hjson_at(s, "used_resources");
 	ASSERT_UINT_EQ(json_object_size(flat), 4);
 	ASSERT_TRUE(jnum(flat, "cpus") == 0 && jnum(flat, "mem") == 0);
-	ASSERT_UINT_EQ(json_object_size(jget(s, "offered_resources")), 4);
+	ASSERT_UINT_EQ(json_object_size(hjson_at(s, "offered_resources")), 4);
 	json_decref(j);
 
 	/* The same document under every alias. */
 	j = hget_json(&f, m->port, "/master/state");
-	ASSERT_STR_EQ(jstr(j, "id"), m->id);
+	ASSERT_STR_EQ(hjson_str(j, "id"), m->id);
 	json_decref(j);
 	j = hget_json(&f, m->port, "/state.json");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "slaves")), 2);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "slaves")), 2);
 	json_decref(j);
 	j = hget_json(&f, m->port, "/master/state.json");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "slaves")), 2);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "slaves")), 2);
 	json_decref(j);
 
 	/* /flags and /version. */
 	j = hget_json(&f, m->port, "/flags");
-	ASSERT_STR_EQ(jstr(j, "flags.cluster"), "c1");
+	ASSERT_STR_EQ(hjson_str(j, "flags.cluster"), "c1");
 	json_decref(j);
 	j = hget_json(&f, m->port, "/master/version");
-	ASSERT_STR_EQ(jstr(j, "version"), master_build_version());
+	ASSERT_STR_EQ(hjson_str(j, "version"), master_build_version());
 	ASSERT_TRUE(jnum(j, "build_time") > 1e9);
 	json_decref(j);
 
@@ -257,7 +235,7 @@ TEST(metrics_snapshot_shape)
 	j = hget_json(&f, m->port, "/state");
 	ASSERT_INT_EQ(jnum(j, "activated_slaves"), 1);
 	ASSERT_INT_EQ(jnum(j, "unreachable_slaves"), 1);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "slaves")), 1);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "slaves")), 1);
 	json_decref(j);
 
 	free(id);
@@ -286,16 +264,16 @@ TEST(state_lists_recovered_agents)
 	ASSERT_NULL(master_agent_find(m, id));
 
 	j = hget_json(&f, m->port, "/state");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "slaves")), 0);
-	ASSERT_UINT_EQ(json_array_size(jget(j, "recovered_slaves")), 1);
-	ASSERT_STR_EQ(jstr(j, "recovered_slaves.0.id"), id);
-	ASSERT_STR_EQ(jstr(j, "recovered_slaves.0.hostname"), "host-r");
-	ASSERT_STR_EQ(jstr(j, "recovered_slaves.0.attributes.rack"), "r1");
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "slaves")), 0);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "recovered_slaves")), 1);
+	ASSERT_STR_EQ(hjson_str(j, "recovered_slaves.0.id"), id);
+	ASSERT_STR_EQ(hjson_str(j, "recovered_slaves.0.hostname"), "host-r");
+	ASSERT_STR_EQ(hjson_str(j, "recovered_slaves.0.attributes.rack"), "r1");
 	json_decref(j);
 	api_json(&f, m->port, "{\"type\":\"GET_AGENTS\"}", &r);
 	j = hjson(&r);
-	ASSERT_NULL(json_object_get(jget(j, "get_agents"), "agents"));
-	ASSERT_STR_EQ(jstr(j, "get_agents.recovered_agents.0.id.value"), id);
+	ASSERT_NULL(json_object_get(hjson_at(j, "get_agents"), "agents"));
+	ASSERT_STR_EQ(hjson_str(j, "get_agents.recovered_agents.0.id.value"), id);
 	json_decref(j);
 
 	/* Marking a recovered agent gone: it is no longer awaited. */
@@ -307,7 +285,7 @@ TEST(state_lists_recovered_agents)
 	ASSERT_INT_EQ(r.status, 200);
 	ASSERT_NULL(keel_hmap_get(&m->agents.awaiting, id));
 	j = hget_json(&f, m->port, "/state");
-	ASSERT_UINT_EQ(json_array_size(jget(j, "recovered_slaves")), 0);
+	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "recovered_slaves")), 0);
 	json_decref(j);
 
 	hresp_free(&r);
