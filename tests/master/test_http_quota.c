@@ -28,15 +28,6 @@ static struct master *start(struct fx *f, bool in_memory, const char *sub, const
 	return m;
 }
 
-/* The registrar's counters: operations made durable, or queued now. */
-static uint64_t reg_stat(struct master *m, bool queued)
-{
-	struct registrar_stats st;
-
-	registrar_get_stats(m->registrar, &st);
-	return queued ? st.queued : st.operations;
-}
-
 /* One call and what it must get. */
 struct quota_case {
 	const char *body;   /* the JSON Call */
@@ -154,7 +145,7 @@ TEST(quota_calls_rejected_table)
 	fx_init(&f);
 	m = start(&f, true, NULL, NULL);
 	id = register_rich_agent(&f, m, "host-q");
-	ops = reg_stat(m, false);
+	ops = hreg_stat(m, false);
 	for (size_t i = 0; i < KEEL_ARRAY_SIZE(cases); i++) {
 		TH_CONTEXT("case %zu: %s", i, cases[i].body);
 		api_json(&f, m->port, cases[i].body, &r);
@@ -165,13 +156,13 @@ TEST(quota_calls_rejected_table)
 			ASSERT_STR_CONTAINS(r.body, cases[i].substr);
 	}
 	TH_CONTEXT(NULL);
-	ASSERT_UINT_EQ(reg_stat(m, false), ops);
+	ASSERT_UINT_EQ(hreg_stat(m, false), ops);
 	/* Empty lists are fine and write nothing. */
 	api_json(&f, m->port, UW(""), &r);
 	ASSERT_INT_EQ(r.status, 200);
 	api_json(&f, m->port, UQ(""), &r);
 	ASSERT_INT_EQ(r.status, 200);
-	ASSERT_UINT_EQ(reg_stat(m, false), ops);
+	ASSERT_UINT_EQ(hreg_stat(m, false), ops);
 	hresp_free(&r);
 	free(id);
 	ASSERT_UINT_EQ(f.fatal, 0);
@@ -245,12 +236,12 @@ static void quota_life_cycle(bool in_memory)
 	json_decref(j);
 
 	/* UPDATE_QUOTA: durable when answered. */
-	ops = reg_stat(m, false);
+	ops = hreg_stat(m, false);
 	call_ok(&f, m,
 		UQ("{\"role\":\"dev\",\"guarantees\":{\"cpus\":{\"value\":1.5}},"
 		   "\"limits\":{\"cpus\":{\"value\":3},\"mem\":{\"value\":512}}},"
 		   "{\"role\":\"eng-batch\",\"limits\":{\"cpus\":{\"value\":2}}}"));
-	ASSERT_UINT_EQ(reg_stat(m, false), ops + 2);
+	ASSERT_UINT_EQ(hreg_stat(m, false), ops + 2);
 	ASSERT_NOT_NULL(registrar_quota(m->registrar, "dev"));
 	ASSERT_NOT_NULL(registrar_quota(m->registrar, "eng-batch"));
 	j = get_quota(&f, m);
@@ -325,10 +316,10 @@ static void quota_life_cycle(bool in_memory)
 
 	/* UPDATE_WEIGHTS: durable, then in GET_WEIGHTS (--weights order, then the registry's) and
 	 * GET_ROLES; the registry's weight wins over --weights. */
-	ops = reg_stat(m, false);
+	ops = hreg_stat(m, false);
 	call_ok(&f, m,
 		UW("{\"role\":\"dev\",\"weight\":2.5},{\"role\":\"analytics\",\"weight\":3}"));
-	ASSERT_UINT_EQ(reg_stat(m, false), ops + 1);
+	ASSERT_UINT_EQ(hreg_stat(m, false), ops + 1);
 	api_json(&f, m->port, "{\"type\":\"GET_WEIGHTS\"}", &r);
 	j = hjson(&r);
 	ASSERT_UINT_EQ(json_array_size(hjson_at(j, "get_weights.weight_infos")), 3);
@@ -502,10 +493,10 @@ TEST(quota_changes_wait_for_the_registry)
 	m[1] = m[2] = NULL;
 	c1 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uw,
 			 strlen(uw), &r1);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 1, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, hreg_stat(m[0], true) == 1, 10000));
 	c2 = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
 			 strlen(uq), &r2);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 2, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, hreg_stat(m[0], true) == 2, 10000));
 	ASSERT_FALSE(r1.done);
 	ASSERT_FALSE(r2.done);
 	/* Not durable: not visible, not applied. */
@@ -560,7 +551,7 @@ TEST(quota_change_pending_at_stop)
 	master_free(m[2], 0);
 	cl = hcall_async(&f, m[0]->port, "POST", "/api/v1", "application/json", NULL, uq,
 			 strlen(uq), &r);
-	ASSERT_TRUE(RUN_UNTIL(f.loop, reg_stat(m[0], true) == 1, 10000));
+	ASSERT_TRUE(RUN_UNTIL(f.loop, hreg_stat(m[0], true) == 1, 10000));
 	master_free(m[0], 0);
 	ASSERT_TRUE(RUN_UNTIL(f.loop, r.done, 10000));
 	ASSERT_INT_NE(r.err, 0);

@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "loop_util.h"
+#include "master/registrar.h"
 #include "runtime/pbjson.h"
 
 void hresp_free(struct hresp *r)
@@ -297,4 +298,12 @@ double hjson_num(json_t *j, const char *path)
 	if (!json_is_number(v))
 		th_fail(__FILE__, __LINE__, "%s: not a number", path);
 	return json_number_value(v);
+}
+
+uint64_t hreg_stat(struct master *m, bool queued)
+{
+	struct registrar_stats st;
+
+	registrar_get_stats(m->registrar, &st);
+	return queued ? st.queued : st.operations;
 }

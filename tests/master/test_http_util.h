@@ -76,6 +76,9 @@ json_t *hjson_at(json_t *j, const char *path);
 const char *hjson_str(json_t *j, const char *path);
 double hjson_num(json_t *j, const char *path);
 
+/* The registrar's counters: operations made durable, or queued now (queued true). */
+uint64_t hreg_stat(struct master *m, bool queued);
+
 /* The value of a metric in a /metrics/snapshot object; asserts it is there. */
 double metric(json_t *snap, const char *name);
 
